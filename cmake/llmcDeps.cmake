@@ -1,0 +1,32 @@
+# Finds the third-party packages llmc's optional components and its own tests use.
+# Every package comes from Debian; when one is missing the message names the package to install.
+include_guard(GLOBAL)
+
+macro(llmc_find_debian pkg debian)
+  find_package(${pkg} ${ARGN} QUIET)
+  if(NOT ${pkg}_FOUND)
+    message(STATUS "llmc: ${pkg} not found (install the Debian package '${debian}'); the parts that need it are skipped")
+  endif()
+endmacro()
+
+set(THREADS_PREFER_PTHREAD_FLAG ON)
+find_package(Threads REQUIRED)
+llmc_find_debian(nlohmann_json nlohmann-json3-dev 3.10)
+llmc_find_debian(Eigen3 libeigen3-dev 3.3 NO_MODULE)
+llmc_find_debian(xtensor xtensor-dev)
+if(LLMC_BUILD_TESTS)
+  llmc_find_debian(doctest doctest-dev)
+  if(NOT doctest_FOUND)
+    message(FATAL_ERROR "llmc: the tests need doctest: apt-get install doctest-dev (or configure with -DLLMC_BUILD_TESTS=OFF)")
+  endif()
+endif()
+if(LLMC_BUILD_BENCHMARKS)
+  llmc_find_debian(benchmark libbenchmark-dev)
+endif()
+if(LLMC_BUILD_EXAMPLES OR LLMC_BUILD_BENCHMARKS OR LLMC_BUILD_TESTS)
+  llmc_find_debian(yaml-cpp libyaml-cpp-dev)
+  llmc_find_debian(CLI11 libcli11-dev)
+  # OpenBLAS: the sgemm/ssyrk baseline and fast path on the host.
+  find_library(LLMC_OPENBLAS_LIBRARY NAMES openblas)
+  find_path(LLMC_CBLAS_INCLUDE_DIR NAMES cblas.h PATH_SUFFIXES openblas)
+endif()
