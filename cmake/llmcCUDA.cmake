@@ -21,6 +21,12 @@ if(NOT LLMC_ENABLE_CUDA STREQUAL "OFF")
     set_target_properties(llmc_cuda PROPERTIES EXPORT_NAME cuda)
     target_compile_definitions(llmc_cuda INTERFACE LLMC_ENABLE_CUDA=1)
     target_link_libraries(llmc_cuda INTERFACE llmc CUDA::cudart CUDA::cublas CUDA::cusolver)
+    # CMake 3.25 does not know nvcc's C++20 flag, and the numeric layer's constexpr helpers
+    # (std::bit_cast, std::min) are host constexpr functions called from LLMC_HOST_DEVICE code.
+    if(NOT CMAKE_CUDA20_STANDARD_COMPILE_OPTION)
+      target_compile_options(llmc_cuda INTERFACE $<$<COMPILE_LANGUAGE:CUDA>:-std=c++20>)
+    endif()
+    target_compile_options(llmc_cuda INTERFACE $<$<COMPILE_LANGUAGE:CUDA>:--expt-relaxed-constexpr>)
     list(APPEND LLMC_EXPORTED_TARGETS llmc_cuda)
     message(STATUS "llmc: CUDA enabled (${CMAKE_CUDA_COMPILER}, architectures ${CMAKE_CUDA_ARCHITECTURES})")
   elseif(LLMC_ENABLE_CUDA STREQUAL "ON")

@@ -151,3 +151,31 @@ TEST_CASE("runtime validation mirrors the compile-time rules") {
     CHECK(e.id() == "llmc.scheme.001");
   }
 }
+
+TEST_CASE_TEMPLATE("the fused single-pass path equals observer + quantize, bit for bit", T, float, bfloat16) {
+  const auto w = convert<T>(random_weights(600, 1024, 21, 0.02f, 4.0f));
+  auto check_scheme = [&](const quant_args& a, const char* name) {
+    INFO("scheme ", std::string(name));
+    const auto fused = quantize_weight(runtime_scheme{.weights = a}, w);
+    const auto plain = quantize(a, w, weight_qparams(a, w));
+    CHECK(fused.codes == plain.codes);
+    CHECK(fused.params.scale == plain.params.scale);
+    CHECK(fused.params.zero_point == plain.params.zero_point);
+    CHECK(fused.params.global_scale == plain.params.global_scale);
+  };
+  check_scheme(presets::W8A8::weights, "W8A8");
+  check_scheme(presets::W4A16::weights, "W4A16");
+  check_scheme(presets::W4A16_ASYM::weights, "W4A16_ASYM");
+  check_scheme(presets::FP8::weights, "FP8");
+  check_scheme(presets::FP8_DYNAMIC::weights, "FP8_DYNAMIC");
+  check_scheme(presets::FP8_BLOCK::weights, "FP8_BLOCK");
+  check_scheme(presets::NVFP4A16::weights, "NVFP4A16");
+  check_scheme(presets::MXFP4A16::weights, "MXFP4A16");
+  const quant_args asym_tensor{.num_bits = 8, .symmetric = false, .zp_dtype = qparam_dtype::int8};
+  check_scheme(asym_tensor, "int8 asymmetric per tensor");
+  // Across thread counts the bytes are the same.
+  set_max_threads(1);
+  const auto one = quantize_weight(presets::W4A16{}, w);
+  set_max_threads(0);
+  CHECK(one.codes == quantize_weight(presets::W4A16{}, w).codes);
+}

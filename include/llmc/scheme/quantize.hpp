@@ -15,9 +15,11 @@
 #include <cstdint>
 #include <limits>
 #include <span>
+#include <vector>
 
 #include "llmc/core/config.hpp"
 #include "llmc/core/error.hpp"
+#include "llmc/core/parallel.hpp"
 #include "llmc/numeric/float4.hpp"
 #include "llmc/numeric/float8.hpp"
 #include "llmc/numeric/rounding.hpp"
@@ -85,6 +87,56 @@ LLMC_HOST_DEVICE LLMC_ALWAYS_INLINE float dequantize_element(std::uint8_t code, 
   return fp32_scale ? D::round(q * s) : D::round(q * s);
 }
 
+/// Min and max of n contiguous values. Float min/max reductions do not vectorize as written
+/// (NaN and -0 ordering), so 16 independent lanes are kept and folded at the end.
+template <class S>
+LLMC_ALWAYS_INLINE void run_minmax(const S* LLMC_RESTRICT in, std::size_t n, float& mn_out, float& mx_out) noexcept {
+  using D = compute_dtype<S>;
+  constexpr std::size_t L = 16;
+  float mn[L], mx[L];
+  for (std::size_t j = 0; j < L; ++j) {
+    mn[j] = std::numeric_limits<float>::infinity();
+    mx[j] = -std::numeric_limits<float>::infinity();
+  }
+  std::size_t c = 0;
+  for (; c + L <= n; c += L)
+    for (std::size_t j = 0; j < L; ++j) {
+      const float v = D::to_float(in[c + j]);
+      mn[j] = v < mn[j] ? v : mn[j];
+      mx[j] = v > mx[j] ? v : mx[j];
+    }
+  for (; c < n; ++c) {
+    const float v = D::to_float(in[c]);
+    mn[0] = v < mn[0] ? v : mn[0];
+    mx[0] = v > mx[0] ? v : mx[0];
+  }
+  float a = mn[0], b = mx[0];
+  for (std::size_t j = 1; j < L; ++j) {
+    a = mn[j] < a ? mn[j] : a;
+    b = mx[j] > b ? mx[j] : b;
+  }
+  mn_out = a;
+  mx_out = b;
+}
+
+/// Rows per parallel chunk: at least ~256k elements of work each, so small tensors stay on one thread.
+inline std::size_t row_chunks(const qparam_layout& l) noexcept {
+  const std::size_t min_rows = std::max<std::size_t>(1, (std::size_t{1} << 18) / std::max<std::size_t>(1, l.cols));
+  return parallel_chunks(l.rows, min_rows);
+}
+
+/// Calls f(row, col_begin, col_end, slot_row, slot_col) for every run of rows [r0, r1) sharing one slot.
+template <class F>
+void for_each_run(const qparam_layout& l, std::size_t r0, std::size_t r1, F&& f) {
+  for (std::size_t r = r0; r < r1; ++r) {
+    const std::size_t sr = l.slot_row(r);
+    for (std::size_t c0 = 0; c0 < l.cols; c0 += l.group) {
+      const std::size_t c1 = std::min(l.cols, c0 + l.group);
+      f(r, c0, c1, sr, l.slot_col(c0));
+    }
+  }
+}
+
 /// Calls f(row, col_begin, col_end, slot_row, slot_col) for every run of a row sharing one slot.
 template <class F>
 void for_each_run(const qparam_layout& l, F&& f) {
@@ -116,7 +168,9 @@ void quantize_rows(const quant_args& a, matrix_view<const S> x, const qparams& p
     }
     return;
   }
-  for_each_run(p.layout, [&](std::size_t r, std::size_t c0, std::size_t c1, std::size_t sr, std::size_t sc) {
+  // Rows write disjoint outputs: split them over threads.
+  parallel_for_chunks(p.layout.rows, row_chunks(p.layout), [&](std::size_t, std::size_t r0, std::size_t r1) {
+  for_each_run(p.layout, r0, r1, [&](std::size_t r, std::size_t c0, std::size_t c1, std::size_t sr, std::size_t sc) {
     const float s = effective_scale(p.scale(sr, sc), p.global_scale);
     const float zp = has_zp ? static_cast<float>(p.zero_point(sr, sc)) : 0.0f;
     std::uint8_t* LLMC_RESTRICT o = &out(r, c0);
@@ -128,6 +182,7 @@ void quantize_rows(const quant_args& a, matrix_view<const S> x, const qparams& p
       for (std::size_t c = c0; c < c1; ++c)
         o[c - c0] = quantize_element<F, T>(D::to_float(x(r, c)), s, zp, q_min, q_max, fp32_divide);
     }
+  });
   });
 }
 
@@ -202,25 +257,37 @@ void slot_minmax(const quant_args& a, const M& x_in, matrix<float>& mins, matrix
       }
     return;
   }
-  detail::for_each_run(l, [&](std::size_t r, std::size_t c0, std::size_t c1, std::size_t sr, std::size_t sc) {
-    float mn = std::numeric_limits<float>::infinity(), mx = -std::numeric_limits<float>::infinity();
-    if (x.stride(1) == 1) {
-      const auto* LLMC_RESTRICT in = &x(r, c0);
-      for (std::size_t c = 0; c < c1 - c0; ++c) {
-        const float v = D::to_float(in[c]);
-        mn = v < mn ? v : mn;
-        mx = v > mx ? v : mx;
+  // Each chunk of rows reduces into its own partial (blocks and the tensor strategy share slots
+  // across rows); partials are merged in chunk order, so the result does not depend on threads.
+  const std::size_t chunks = detail::row_chunks(l);
+  std::vector<matrix<float>> part_min(chunks), part_max(chunks);
+  parallel_for_chunks(l.rows, chunks, [&](std::size_t k, std::size_t r0, std::size_t r1) {
+    matrix<float> pmn(l.slot_rows, l.slot_cols, std::numeric_limits<float>::infinity());
+    matrix<float> pmx(l.slot_rows, l.slot_cols, -std::numeric_limits<float>::infinity());
+    detail::for_each_run(l, r0, r1, [&](std::size_t r, std::size_t c0, std::size_t c1, std::size_t sr, std::size_t sc) {
+      float mn, mx;
+      if (x.stride(1) == 1) {
+        detail::run_minmax(&x(r, c0), c1 - c0, mn, mx);
+      } else {
+        mn = std::numeric_limits<float>::infinity();
+        mx = -std::numeric_limits<float>::infinity();
+        for (std::size_t c = c0; c < c1; ++c) {
+          const float v = D::to_float(x(r, c));
+          mn = v < mn ? v : mn;
+          mx = v > mx ? v : mx;
+        }
       }
-    } else {
-      for (std::size_t c = c0; c < c1; ++c) {
-        const float v = D::to_float(x(r, c));
-        mn = v < mn ? v : mn;
-        mx = v > mx ? v : mx;
-      }
-    }
-    mins(sr, sc) = std::min(mins(sr, sc), mn);
-    maxs(sr, sc) = std::max(maxs(sr, sc), mx);
+      pmn(sr, sc) = std::min(pmn(sr, sc), mn);
+      pmx(sr, sc) = std::max(pmx(sr, sc), mx);
+    });
+    part_min[k] = std::move(pmn);
+    part_max[k] = std::move(pmx);
   });
+  for (std::size_t k = 0; k < chunks; ++k)
+    for (std::size_t i = 0; i < mins.size(); ++i) {
+      mins.data()[i] = std::min(mins.data()[i], part_min[k].data()[i]);
+      maxs.data()[i] = std::max(maxs.data()[i], part_max[k].data()[i]);
+    }
 }
 
 /// qparams from per-slot min/max. For tensor_group the global scale is computed from the whole

@@ -20,6 +20,91 @@ constexpr observer_kind weight_observer_kind(observer_kind k) noexcept {
   }
 }
 
+namespace detail {
+/// Memoryless min-max qparams and codes in one pass over the weight: each band of rows that
+/// shares qparam slots (one row, or one block height) is reduced, turned into qparams and
+/// quantized while it is still in cache. Bit-identical to observer + quantize (tested).
+template <class S>
+quantized_tensor fused_minmax_quantize(const quant_args& a, matrix_view<const S> x, float global_scale) {
+  using D = compute_dtype<S>;
+  require_args<S>(a);
+  const qparam_layout l(a, x.rows(), x.cols());
+  qparams p;
+  p.layout = l;
+  p.scale = matrix<float>(l.slot_rows, l.slot_cols);
+  if (!a.symmetric) p.zero_point = matrix<std::int8_t>(l.slot_rows, l.slot_cols);
+  if (a.strategy == quant_strategy::tensor || (a.strategy == quant_strategy::tensor_group && global_scale <= 0.0f)) {
+    // These need the whole tensor's range before any code can be written: one reduction pass first.
+    const quant_args whole{.num_bits = a.num_bits, .type = a.type, .symmetric = a.symmetric};
+    matrix<float> mn, mx;
+    slot_minmax(whole, x, mn, mx);
+    if (a.strategy == quant_strategy::tensor) {
+      const slot_qparams q = calculate_qparams<S>(a, mn(0, 0), mx(0, 0));
+      p.scale(0, 0) = q.scale;
+      if (!a.symmetric) p.zero_point(0, 0) = static_cast<std::int8_t>(q.zero_point);
+      return quantize(a, x, std::move(p));
+    }
+    global_scale = nvfp4_global_scale(mn(0, 0), mx(0, 0));
+  }
+  if (a.strategy != quant_strategy::tensor_group) global_scale = 0.0f;
+  p.global_scale = global_scale;
+  quantized_tensor q;
+  q.args = a;
+  q.model_dtype = D::type;
+  q.codes = matrix<std::uint8_t>(x.rows(), x.cols());
+  const std::size_t band = a.strategy == quant_strategy::block ? l.block_height : 1;
+  const std::size_t n_bands = l.slot_rows;
+  const std::size_t min_bands = std::max<std::size_t>(1, (std::size_t{1} << 18) / std::max<std::size_t>(1, band * l.cols));
+  const float q_min = a.q_min(), q_max = a.q_max();
+  const bool fp32_divide = global_scale > 0.0f || a.is_mx();
+  with_family(a, [&](auto fam) {
+    constexpr auto F = decltype(fam)::value;
+    parallel_for_chunks(n_bands, parallel_chunks(n_bands, min_bands), [&](std::size_t, std::size_t b0, std::size_t b1) {
+      for (std::size_t sr = b0; sr < b1; ++sr) {
+        const std::size_t r0 = sr * band, r1 = std::min(x.rows(), r0 + band);
+        for (std::size_t sc = 0; sc < l.slot_cols; ++sc) {
+          const std::size_t c0 = sc * l.group, c1 = std::min(x.cols(), c0 + l.group);
+          float mn = std::numeric_limits<float>::infinity(), mx = -std::numeric_limits<float>::infinity();
+          for (std::size_t r = r0; r < r1; ++r) {
+            float a_mn, a_mx;
+            if (x.stride(1) == 1) {
+              run_minmax(&x(r, c0), c1 - c0, a_mn, a_mx);
+            } else {
+              a_mn = std::numeric_limits<float>::infinity();
+              a_mx = -std::numeric_limits<float>::infinity();
+              for (std::size_t c = c0; c < c1; ++c) {
+                const float v = D::to_float(x(r, c));
+                a_mn = v < a_mn ? v : a_mn;
+                a_mx = v > a_mx ? v : a_mx;
+              }
+            }
+            mn = std::min(mn, a_mn);
+            mx = std::max(mx, a_mx);
+          }
+          const slot_qparams sq = calculate_qparams<S>(a, mn, mx, global_scale);
+          p.scale(sr, sc) = sq.scale;
+          if (!a.symmetric) p.zero_point(sr, sc) = static_cast<std::int8_t>(sq.zero_point);
+          const float s = effective_scale(sq.scale, global_scale);
+          for (std::size_t r = r0; r < r1; ++r) {
+            std::uint8_t* LLMC_RESTRICT o = &q.codes(r, c0);
+            if (x.stride(1) == 1) {
+              const S* LLMC_RESTRICT in = &x(r, c0);
+              for (std::size_t c = 0; c < c1 - c0; ++c)
+                o[c] = quantize_element<F, S>(D::to_float(in[c]), s, sq.zero_point, q_min, q_max, fp32_divide);
+            } else {
+              for (std::size_t c = c0; c < c1; ++c)
+                o[c - c0] = quantize_element<F, S>(D::to_float(x(r, c)), s, sq.zero_point, q_min, q_max, fp32_divide);
+            }
+          }
+        }
+      }
+    });
+  });
+  q.params = std::move(p);
+  return q;
+}
+}  // namespace detail
+
 /// qparams of a weight (global_scale: a shared NVFP4 global scale, or 0 to compute it).
 template <host_matrix M>
 qparams weight_qparams(const quant_args& a, const M& w, float global_scale = 0.0f, observer_options o = {}) {
@@ -32,8 +117,11 @@ qparams weight_qparams(const quant_args& a, const M& w, float global_scale = 0.0
 }
 
 /// Round-to-nearest quantization of a weight with the scheme's weight args.
+/// The min-max observer takes the fused single-pass path; the MSE observer searches first.
 template <quantization_scheme S, host_matrix M>
 quantized_tensor quantize_weight(const S& s, const M& w, float global_scale = 0.0f, observer_options o = {}) {
+  if (weight_observer_kind(s.weights.observer) == observer_kind::memoryless_minmax)
+    return detail::fused_minmax_quantize(s.weights, cview(w), global_scale);
   return quantize(s.weights, w, weight_qparams(s.weights, w, global_scale, o));
 }
 

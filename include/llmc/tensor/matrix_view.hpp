@@ -45,15 +45,15 @@ class matrix_view {
   constexpr matrix_view(const matrix_view<U, Backend>& other) noexcept
       : matrix_view(other.data_handle(), other.rows(), other.cols(), other.stride(0), other.stride(1)) {}
 
-  static constexpr std::size_t rank() noexcept { return 2; }
-  [[nodiscard]] constexpr std::size_t extent(std::size_t r) const noexcept { return r == 0 ? rows_ : cols_; }
-  [[nodiscard]] constexpr std::ptrdiff_t stride(std::size_t r) const noexcept {
+  LLMC_HOST_DEVICE static constexpr std::size_t rank() noexcept { return 2; }
+  [[nodiscard]] LLMC_HOST_DEVICE constexpr std::size_t extent(std::size_t r) const noexcept { return r == 0 ? rows_ : cols_; }
+  [[nodiscard]] LLMC_HOST_DEVICE constexpr std::ptrdiff_t stride(std::size_t r) const noexcept {
     return r == 0 ? row_stride_ : col_stride_;
   }
-  [[nodiscard]] constexpr T* data_handle() const noexcept { return data_; }
-  [[nodiscard]] constexpr std::size_t rows() const noexcept { return rows_; }
-  [[nodiscard]] constexpr std::size_t cols() const noexcept { return cols_; }
-  [[nodiscard]] constexpr std::size_t size() const noexcept { return rows_ * cols_; }
+  [[nodiscard]] LLMC_HOST_DEVICE constexpr T* data_handle() const noexcept { return data_; }
+  [[nodiscard]] LLMC_HOST_DEVICE constexpr std::size_t rows() const noexcept { return rows_; }
+  [[nodiscard]] LLMC_HOST_DEVICE constexpr std::size_t cols() const noexcept { return cols_; }
+  [[nodiscard]] LLMC_HOST_DEVICE constexpr std::size_t size() const noexcept { return rows_ * cols_; }
   [[nodiscard]] constexpr bool empty() const noexcept { return size() == 0; }
   /// True when rows are contiguous and adjacent (one flat row-major block).
   [[nodiscard]] constexpr bool is_row_major_contiguous() const noexcept {
@@ -63,15 +63,15 @@ class matrix_view {
     return data_[static_cast<std::ptrdiff_t>(r) * row_stride_ + static_cast<std::ptrdiff_t>(c) * col_stride_];
   }
   /// Pointer to the first element of row r (elements of the row are col_stride apart).
-  [[nodiscard]] constexpr T* row(std::size_t r) const noexcept {
+  [[nodiscard]] LLMC_HOST_DEVICE constexpr T* row(std::size_t r) const noexcept {
     return data_ + static_cast<std::ptrdiff_t>(r) * row_stride_;
   }
   /// Sub-matrix [r0, r0+nr) x [c0, c0+nc), sharing memory.
-  [[nodiscard]] constexpr matrix_view block(std::size_t r0, std::size_t c0, std::size_t nr, std::size_t nc) const noexcept {
+  [[nodiscard]] LLMC_HOST_DEVICE constexpr matrix_view block(std::size_t r0, std::size_t c0, std::size_t nr, std::size_t nc) const noexcept {
     return matrix_view(&(*this)(r0, c0), nr, nc, row_stride_, col_stride_);
   }
   /// The transpose, sharing memory.
-  [[nodiscard]] constexpr matrix_view transposed() const noexcept {
+  [[nodiscard]] LLMC_HOST_DEVICE constexpr matrix_view transposed() const noexcept {
     return matrix_view(data_, cols_, rows_, col_stride_, row_stride_);
   }
 
