@@ -51,8 +51,8 @@ LLMC_HOST_DEVICE LLMC_ALWAYS_INLINE std::uint8_t quantize_element(float x, float
   if constexpr (F == kernel_family::int_sym || F == kernel_family::int_asym) {
     float y = D::round(x / s);
     if constexpr (F == kernel_family::int_asym) y = D::round(y + zp);
-    y = std::min(std::max(y, q_min), q_max);
-    return static_cast<std::uint8_t>(static_cast<std::int8_t>(round_half_even(y)));
+    // round(clamp(y)) == clamp(round(y)) for integer bounds; this form vectorizes and maps NaN to 0.
+    return static_cast<std::uint8_t>(static_cast<std::int8_t>(round_clamp_to_int(y, q_min, q_max)));
   } else if constexpr (F == kernel_family::fp8) {
     float y = fp32_divide ? x / s : D::round(x / s);
     y = std::min(std::max(y, -448.0f), 448.0f);
@@ -83,8 +83,10 @@ LLMC_HOST_DEVICE LLMC_ALWAYS_INLINE float dequantize_element(std::uint8_t code, 
   using D = compute_dtype<T>;
   float q = code_value<F>(code);
   if constexpr (F == kernel_family::int_asym) q = q - zp;  // small integers: exact in any dtype
-  // The product is formed in the scale's dtype (fp32 for NVFP4/MX, T otherwise), then cast to T.
-  return fp32_scale ? D::round(q * s) : D::round(q * s);
+  // The product is formed in the scale's dtype (fp32 for NVFP4/MX, T otherwise) and cast to T:
+  // both are one fp32 multiply rounded to T.
+  (void)fp32_scale;
+  return D::round(q * s);
 }
 
 /// Min and max of n contiguous values. Float min/max reductions do not vectorize as written
