@@ -20,6 +20,7 @@
 #include "llmc/core/config.hpp"
 #include "llmc/core/error.hpp"
 #include "llmc/core/parallel.hpp"
+#include "llmc/core/simd.hpp"
 #include "llmc/numeric/float4.hpp"
 #include "llmc/numeric/float8.hpp"
 #include "llmc/numeric/rounding.hpp"
@@ -58,10 +59,27 @@ LLMC_HOST_DEVICE LLMC_ALWAYS_INLINE std::uint8_t quantize_element(float x, float
     y = std::min(std::max(y, -448.0f), 448.0f);
     return float8_e4m3fn(y).bits;
   } else {
-    // FP4 (NVFP4 with its fp32 effective scale, MX with a power-of-two scale): fp32 division.
+    // FP4 (NVFP4 with its fp32 effective scale, MX with a power-of-two scale): fp32 division,
+    // clamp, then compressed-tensors' eager cast_to_fp4, which rounds to bf16 before applying the
+    // E2M1 thresholds ([CT] quantization/utils/fp4_utils.py cast_to_fp4).
     float y = x / s;
-    y = std::min(std::max(y, -6.0f), 6.0f);
-    return float4_e2m1(y).bits;
+    y = y < -6.0f ? -6.0f : y;
+    y = y > 6.0f ? 6.0f : y;
+    return ct_cast_to_fp4(y).bits;
+  }
+}
+
+/// Quantizes n contiguous elements sharing one slot. Everything is taken by value: the uint8_t
+/// stores may alias any object, so bounds read through references would be reloaded per element
+/// and the loop would not vectorize.
+template <kernel_family F, class S>
+inline void quantize_run(const S* LLMC_RESTRICT in, std::size_t n, std::uint8_t* LLMC_RESTRICT out, float s, float zp,
+                         float q_min, float q_max, bool fp32_divide) noexcept {
+  using D = compute_dtype<S>;
+  if (fp32_divide) {
+    for (std::size_t c = 0; c < n; ++c) out[c] = quantize_element<F, S>(D::to_float(in[c]), s, zp, q_min, q_max, true);
+  } else {
+    for (std::size_t c = 0; c < n; ++c) out[c] = quantize_element<F, S>(D::to_float(in[c]), s, zp, q_min, q_max, false);
   }
 }
 
@@ -89,36 +107,25 @@ LLMC_HOST_DEVICE LLMC_ALWAYS_INLINE float dequantize_element(std::uint8_t code, 
   return D::round(q * s);
 }
 
-/// Min and max of n contiguous values. Float min/max reductions do not vectorize as written
-/// (NaN and -0 ordering), so 16 independent lanes are kept and folded at the end.
+/// Min and max of n contiguous values (vectorized for float and bfloat16, see core/simd.hpp).
 template <class S>
 LLMC_ALWAYS_INLINE void run_minmax(const S* LLMC_RESTRICT in, std::size_t n, float& mn_out, float& mx_out) noexcept {
-  using D = compute_dtype<S>;
-  constexpr std::size_t L = 16;
-  float mn[L], mx[L];
-  for (std::size_t j = 0; j < L; ++j) {
-    mn[j] = std::numeric_limits<float>::infinity();
-    mx[j] = -std::numeric_limits<float>::infinity();
-  }
-  std::size_t c = 0;
-  for (; c + L <= n; c += L)
-    for (std::size_t j = 0; j < L; ++j) {
-      const float v = D::to_float(in[c + j]);
-      mn[j] = v < mn[j] ? v : mn[j];
-      mx[j] = v > mx[j] ? v : mx[j];
+  if constexpr (std::is_same_v<S, float>) {
+    simd::minmax_f32(in, n, mn_out, mx_out);
+  } else if constexpr (std::is_same_v<S, bfloat16>) {
+    static_assert(sizeof(bfloat16) == sizeof(std::uint16_t));
+    simd::minmax_bf16_bits(reinterpret_cast<const std::uint16_t*>(in), n, mn_out, mx_out);
+  } else {
+    using D = compute_dtype<S>;
+    float mn = std::numeric_limits<float>::infinity(), mx = -std::numeric_limits<float>::infinity();
+    for (std::size_t c = 0; c < n; ++c) {
+      const float v = D::to_float(in[c]);
+      mn = v < mn ? v : mn;
+      mx = v > mx ? v : mx;
     }
-  for (; c < n; ++c) {
-    const float v = D::to_float(in[c]);
-    mn[0] = v < mn[0] ? v : mn[0];
-    mx[0] = v > mx[0] ? v : mx[0];
+    mn_out = mn;
+    mx_out = mx;
   }
-  float a = mn[0], b = mx[0];
-  for (std::size_t j = 1; j < L; ++j) {
-    a = mn[j] < a ? mn[j] : a;
-    b = mx[j] > b ? mx[j] : b;
-  }
-  mn_out = a;
-  mx_out = b;
 }
 
 /// Rows per parallel chunk: at least ~256k elements of work each, so small tensors stay on one thread.
@@ -177,9 +184,7 @@ void quantize_rows(const quant_args& a, matrix_view<const S> x, const qparams& p
     const float zp = has_zp ? static_cast<float>(p.zero_point(sr, sc)) : 0.0f;
     std::uint8_t* LLMC_RESTRICT o = &out(r, c0);
     if (x.stride(1) == 1) {
-      const S* LLMC_RESTRICT in = &x(r, c0);
-      for (std::size_t c = 0; c < c1 - c0; ++c)
-        o[c] = quantize_element<F, T>(D::to_float(in[c]), s, zp, q_min, q_max, fp32_divide);
+      quantize_run<F, S>(&x(r, c0), c1 - c0, o, s, zp, q_min, q_max, fp32_divide);
     } else {
       for (std::size_t c = c0; c < c1; ++c)
         o[c - c0] = quantize_element<F, T>(D::to_float(x(r, c)), s, zp, q_min, q_max, fp32_divide);

@@ -88,9 +88,7 @@ quantized_tensor fused_minmax_quantize(const quant_args& a, matrix_view<const S>
           for (std::size_t r = r0; r < r1; ++r) {
             std::uint8_t* LLMC_RESTRICT o = &q.codes(r, c0);
             if (x.stride(1) == 1) {
-              const S* LLMC_RESTRICT in = &x(r, c0);
-              for (std::size_t c = 0; c < c1 - c0; ++c)
-                o[c] = quantize_element<F, S>(D::to_float(in[c]), s, sq.zero_point, q_min, q_max, fp32_divide);
+              quantize_run<F, S>(&x(r, c0), c1 - c0, o, s, sq.zero_point, q_min, q_max, fp32_divide);
             } else {
               for (std::size_t c = c0; c < c1; ++c)
                 o[c - c0] = quantize_element<F, S>(D::to_float(x(r, c)), s, sq.zero_point, q_min, q_max, fp32_divide);

@@ -1,0 +1,92 @@
+// llmc/core/simd.hpp — the few explicit SIMD operations the host kernels need.
+//
+// GCC (through version 12) does not vectorize float min/max reductions written in plain C++
+// without -ffast-math, because of NaN and signed-zero ordering. These helpers use the GCC/Clang
+// vector extensions, which the compiler lowers to whatever the target has (SSE2 by default,
+// AVX2/AVX-512 with llmc::native), with a scalar fallback for other compilers. Semantics are
+// those of `v < m ? v : m` lane by lane, NaNs are not propagated (callers reject NaN inputs).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+
+namespace llmc::simd {
+
+#if defined(__GNUC__) || defined(__clang__)
+#define LLMC_HAS_VECTOR_EXT 1
+using f32x16 = float __attribute__((vector_size(64)));
+using u32x16 = std::uint32_t __attribute__((vector_size(64)));
+using u16x16 = std::uint16_t __attribute__((vector_size(32)));
+#else
+#define LLMC_HAS_VECTOR_EXT 0
+#endif
+
+/// Min and max of n floats produced by load(i) for i in [0, n), where Load16 loads 16 at once.
+/// Element types: float (load as is) or uint16 bf16 bits (widened by a shift).
+inline void minmax_f32(const float* in, std::size_t n, float& mn_out, float& mx_out) noexcept {
+  float mn = std::numeric_limits<float>::infinity(), mx = -std::numeric_limits<float>::infinity();
+  std::size_t i = 0;
+#if LLMC_HAS_VECTOR_EXT
+  if (n >= 16) {
+    f32x16 vmn, vmx, v;
+    std::memcpy(&vmn, in, sizeof vmn);
+    vmx = vmn;
+    for (i = 16; i + 16 <= n; i += 16) {
+      std::memcpy(&v, in + i, sizeof v);
+      vmn = v < vmn ? v : vmn;
+      vmx = v > vmx ? v : vmx;
+    }
+    for (int j = 0; j < 16; ++j) {
+      mn = vmn[j] < mn ? vmn[j] : mn;
+      mx = vmx[j] > mx ? vmx[j] : mx;
+    }
+  }
+#endif
+  for (; i < n; ++i) {
+    mn = in[i] < mn ? in[i] : mn;
+    mx = in[i] > mx ? in[i] : mx;
+  }
+  mn_out = mn;
+  mx_out = mx;
+}
+
+/// The same over bfloat16 bit patterns (a bf16 is the top half of its float).
+inline void minmax_bf16_bits(const std::uint16_t* in, std::size_t n, float& mn_out, float& mx_out) noexcept {
+  float mn = std::numeric_limits<float>::infinity(), mx = -std::numeric_limits<float>::infinity();
+  std::size_t i = 0;
+#if LLMC_HAS_VECTOR_EXT
+  if (n >= 16) {
+    auto load = [&](std::size_t at) {
+      u16x16 h;
+      std::memcpy(&h, in + at, sizeof h);
+      const u32x16 w = __builtin_convertvector(h, u32x16) << 16;
+      f32x16 f;
+      std::memcpy(&f, &w, sizeof f);
+      return f;
+    };
+    f32x16 vmn = load(0), vmx = vmn;
+    for (i = 16; i + 16 <= n; i += 16) {
+      const f32x16 v = load(i);
+      vmn = v < vmn ? v : vmn;
+      vmx = v > vmx ? v : vmx;
+    }
+    for (int j = 0; j < 16; ++j) {
+      mn = vmn[j] < mn ? vmn[j] : mn;
+      mx = vmx[j] > mx ? vmx[j] : mx;
+    }
+  }
+#endif
+  for (; i < n; ++i) {
+    const std::uint32_t w = static_cast<std::uint32_t>(in[i]) << 16;
+    float v;
+    std::memcpy(&v, &w, sizeof v);
+    mn = v < mn ? v : mn;
+    mx = v > mx ? v : mx;
+  }
+  mn_out = mn;
+  mx_out = mx;
+}
+
+}  // namespace llmc::simd
