@@ -10,7 +10,7 @@ packages=(
   libopenblas-dev               # host BLAS for GEMM/SYRK fast paths and the SGEMM baselines
   doctest-dev libbenchmark-dev  # tests and benchmarks
   libpcre2-dev libutf8proc-dev  # tokenizer: split regexes with Unicode classes, NFC normalization
-  clang                         # libFuzzer target for the safetensors header parser
+  clang-14 libclang-rt-14-dev   # libFuzzer target for the safetensors header parser
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cassert>
+#include <cstdio>
 #include <cstdlib>
 #include <stdexcept>
 #include <string>

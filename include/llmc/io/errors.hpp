@@ -32,6 +32,8 @@ namespace llmc::io_errc {
 // | llmc.io.116  | typed access with the wrong dtype (as<T>, to_float32)          | read it with the matching C++ type              |
 // | llmc.io.117  | zero-copy access to a view misaligned for T (as_span<T>)       | use as<T>() (which copies when misaligned)      |
 // | llmc.io.118  | BOOL tensor holds a byte other than 0 or 1                     | the file is corrupt                             |
+// | llmc.io.119  | to_float32 output span size differs from the tensor's numel    | programming error: size the output to numel()   |
+// |              | (thrown as llmc::shape_error)                                  |                                                 |
 // | llmc.io.120  | model.safetensors.index.json lacks weight_map or has wrong     | re-create the index (transformers layout:       |
 // |              | types (weight_map must map tensor name -> shard file name)     | {"metadata":{...},"weight_map":{...}})          |
 // | llmc.io.121  | a shard named by the index is missing                          | copy the missing shard into the folder          |
@@ -77,6 +79,7 @@ inline constexpr const char* tensor_not_found = "llmc.io.115";
 inline constexpr const char* dtype_mismatch = "llmc.io.116";
 inline constexpr const char* misaligned = "llmc.io.117";
 inline constexpr const char* bad_bool = "llmc.io.118";
+inline constexpr const char* output_size = "llmc.io.119";
 inline constexpr const char* bad_index = "llmc.io.120";
 inline constexpr const char* missing_shard = "llmc.io.121";
 inline constexpr const char* tensor_in_two_shards = "llmc.io.122";

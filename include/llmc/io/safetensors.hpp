@@ -383,10 +383,10 @@ void convert_to_float(std::span<const std::byte> in, std::span<float> out) {
 
 /// Converts a floating-point tensor (F32, F16, BF16, F64, F8_E4M3, F8_E5M2, F8_E8M0) to float32
 /// into `out` (out.size() must equal v.numel()). F64 rounds to nearest-even; all others are exact.
-/// @throws io_error llmc.io.116 for integer/BOOL tensors; shape_error llmc.io.116 when out is too small.
+/// @throws io_error llmc.io.116 for integer/BOOL tensors; shape_error llmc.io.119 when out.size() != numel.
 inline void to_float32(const tensor_view& v, std::span<float> out) {
   if (out.size() != v.numel()) {
-    LLMC_THROW(shape_error, io_errc::dtype_mismatch,
+    LLMC_THROW(shape_error, io_errc::output_size,
                "to_float32(\"" + v.name + "\"): output holds " + std::to_string(out.size()) + " floats, the tensor has " +
                    std::to_string(v.numel()));
   }
