@@ -30,3 +30,12 @@ if(LLMC_BUILD_EXAMPLES OR LLMC_BUILD_BENCHMARKS OR LLMC_BUILD_TESTS)
   find_library(LLMC_OPENBLAS_LIBRARY NAMES openblas)
   find_path(LLMC_CBLAS_INCLUDE_DIR NAMES cblas.h PATH_SUFFIXES openblas)
 endif()
+
+# Tokenizer (text layer): PCRE2 for the split regexes with Unicode classes, utf8proc for NFC.
+find_library(LLMC_PCRE2_LIBRARY NAMES pcre2-8)
+find_path(LLMC_PCRE2_INCLUDE_DIR NAMES pcre2.h)
+find_library(LLMC_UTF8PROC_LIBRARY NAMES utf8proc)
+find_path(LLMC_UTF8PROC_INCLUDE_DIR NAMES utf8proc.h)
+if(NOT LLMC_PCRE2_LIBRARY OR NOT LLMC_UTF8PROC_LIBRARY)
+  message(STATUS "llmc: libpcre2-dev or libutf8proc-dev missing; the tokenizer (llmc::text) is skipped")
+endif()

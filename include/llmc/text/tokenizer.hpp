@@ -96,8 +96,14 @@ class tokenizer {
   }
 
   /// Encodes `text` to ids.
-  /// @note Text that is not valid UTF-8 is encoded as llmc::utf8_sanitize(text).
+  /// @note Text that is not valid UTF-8 is encoded as llmc::utf8_sanitize(text): the Python
+  ///       library only accepts str, and a lossy decode is what reading such a file as text gives.
   [[nodiscard]] std::vector<token_id> encode(std::string_view text, const encode_options& options) const {
+    // The stages follow TokenizerImpl::encode_single_sequence and
+    // AddedVocabulary::extract_and_normalize: (1) added tokens with normalized=false are found in
+    // the raw text, (2) every other segment is normalized on its own (so Prepend("▁") applies once
+    // per segment), (3) added tokens with normalized=true are found in the normalized segment,
+    // (4) the rest is pre-tokenized into words, (5) each word goes through BPE.
     std::string repaired;
     if (!utf8_is_valid(text)) {
       repaired = utf8_sanitize(text);
@@ -133,6 +139,7 @@ class tokenizer {
         for (const auto& p : pieces) model_.tokenize(p.text, ids);
       }
     }
+    // (6) the post-processor's template wraps the ids (TemplateProcessing "single").
     if (options.add_special_tokens && !template_.empty()) {
       std::vector<token_id> out;
       out.reserve(ids.size() + 4);
@@ -149,6 +156,9 @@ class tokenizer {
   }
 
   /// Decodes ids to text for display. Ids in neither vocabulary are skipped (as tokenizers does).
+  /// Added tokens decode to their normalized spelling when they are normalized (as tokenizers'
+  /// simple_id_to_token), and skip_special_tokens drops tokens whose string is a special token's.
+  /// Without a decoder the token strings are joined with spaces, as tokenizers does.
   [[nodiscard]] std::string decode(std::span<const token_id> ids, bool skip_special_tokens = false) const {
     std::vector<std::string> tokens;
     tokens.reserve(ids.size());
@@ -223,10 +233,15 @@ class tokenizer {
   [[nodiscard]] const bpe_model& model() const noexcept { return model_; }
 
  private:
+  /// One element of the single-sequence template: the encoded text ($A) or special-token ids.
   struct template_item {
     bool sequence = false;       // the encoded text ($A)
     std::vector<token_id> ids;   // special-token ids otherwise
   };
+
+  // ---- JSON access ---------------------------------------------------------------------------
+  // tokenizer.json is written by serde; optional fields may be absent or null, and the
+  // defaults below are those of the Rust deserializers (cited per component).
 
   // ---- file helpers --------------------------------------------------------------------------
   static std::string read_file(const std::filesystem::path& path) {
@@ -294,6 +309,8 @@ class tokenizer {
   }
 
   // ---- construction from tokenizer.json ---------------------------------------------------------
+  // Order matters: added tokens are registered after the normalizer exists, because a
+  // normalized added token is matched in its normalized spelling (added_vocabulary.rs).
   tokenizer(const nlohmann::json& j, const std::string& origin) : model_(parse_model(j, origin)) {
     if (!j.is_object()) malformed(origin, "the top level is not an object");
     if (j.contains("normalizer") && !j.at("normalizer").is_null()) parse_normalizer(j.at("normalizer"), origin);
@@ -303,12 +320,16 @@ class tokenizer {
       has_decoder_ = true;
       parse_decoder(j.at("decoder"), origin);
     }
+    vocab_size_ = model_.vocab_size();
     if (j.contains("added_tokens")) parse_added_tokens(j.at("added_tokens"), origin);
     if (j.contains("post_processor") && !j.at("post_processor").is_null())
       parse_post_processor(j.at("post_processor"), origin, template_);
     derive_bos_eos_from_template();
   }
 
+  /// The "model" object (models/bpe/serialization.rs): vocab, merges in either the legacy
+  /// "a b" or the [a, b] form, and the BPE options. dropout must be null or 0: calibration
+  /// needs deterministic ids.
   static bpe_model parse_model(const nlohmann::json& j, const std::string& origin) {
     const auto& m = member(j, "model", origin, "tokenizer.json");
     // Files written by tokenizers always carry "type"; older BPE files may omit it.
@@ -359,6 +380,8 @@ class tokenizer {
     return bpe_model(std::move(vocab), merges, std::move(opt), origin);
   }
 
+  /// Appends the steps of a "normalizer" object; nested Sequences are flattened, which keeps the
+  /// order of application.
   void parse_normalizer(const nlohmann::json& n, const std::string& origin) {
     const std::string type = type_of(n, origin, "normalizer");
     if (type == "Sequence") {
@@ -388,6 +411,7 @@ class tokenizer {
     }
   }
 
+  /// Metaspace's prepend_scheme (default "always"); the legacy add_prefix_space=false means "never".
   static prepend_scheme parse_prepend_scheme(const nlohmann::json& p, const std::string& origin,
                                              const std::string& where) {
     std::string scheme = get_opt_string(p, "prepend_scheme").value_or("always");
@@ -401,6 +425,8 @@ class tokenizer {
     malformed(origin, where + ".prepend_scheme '" + scheme + "' is not always/first/never");
   }
 
+  /// Appends the steps of a "pre_tokenizer" object. ByteLevel's use_regex defaults to true
+  /// (byte_level.rs), Metaspace's split to true (metaspace.rs).
   void parse_pre_tokenizer(const nlohmann::json& p, const std::string& origin) {
     const std::string type = type_of(p, origin, "pre_tokenizer");
     if (type == "Sequence") {
@@ -443,6 +469,7 @@ class tokenizer {
     malformed(origin, "unknown Split behavior '" + b + "'");
   }
 
+  /// Appends the steps of a "decoder" object; tokenizers runs a Sequence's decode_chain in order.
   void parse_decoder(const nlohmann::json& d, const std::string& origin) {
     const std::string type = type_of(d, origin, "decoder");
     if (type == "Sequence") {
@@ -487,6 +514,9 @@ class tokenizer {
     }
   }
 
+  /// Registers "added_tokens". An added token whose content is already in the model vocabulary
+  /// keeps the model's id (tokenizers warns and does the same); `special` defaults to false and
+  /// `normalized` to !special (AddedToken::from).
   void parse_added_tokens(const nlohmann::json& list, const std::string& origin) {
     if (!list.is_array()) malformed(origin, "added_tokens is not an array");
     for (const auto& a : list) {
@@ -514,7 +544,6 @@ class tokenizer {
       t.id = model_.token_to_id(t.content).value_or(id.get<token_id>());
       added_.push_back(t);
     }
-    vocab_size_ = model_.vocab_size();
     for (std::size_t k = 0; k < added_.size(); ++k) {
       const added_token& t = added_[k];
       // A normalized token is matched (and decoded) in its normalized spelling.
@@ -545,6 +574,9 @@ class tokenizer {
     return out;
   }
 
+  /// Folds a "post_processor" into the single-sequence template. Only the ids matter here:
+  /// ByteLevel adjusts offsets only; Bert/Roberta add cls ... sep; TemplateProcessing follows its
+  /// "single" list; a Sequence applies its processors in order, each wrapping the previous result.
   void parse_post_processor(const nlohmann::json& p, const std::string& origin, std::vector<template_item>& tmpl) const {
     const std::string type = type_of(p, origin, "post_processor");
     const auto wrap = [&](std::vector<template_item> inner) {
@@ -605,6 +637,8 @@ class tokenizer {
     }
   }
 
+  /// BOS/EOS ids when tokenizer_config.json does not name them: a lone special token at either
+  /// end of the template.
   void derive_bos_eos_from_template() {
     bos_id_.reset();
     eos_id_.reset();
@@ -614,6 +648,8 @@ class tokenizer {
   }
 
   // ---- tokenizer_config.json -------------------------------------------------------------------
+  /// The id of tokenizer_config.json's `key` (a string, or an AddedToken object with "content");
+  /// nullopt when absent or null.
   std::optional<token_id> config_token(const nlohmann::json& c, const char* key, const std::string& origin) const {
     if (!c.contains(key) || c.at(key).is_null()) return std::nullopt;
     const auto& v = c.at(key);
@@ -633,6 +669,9 @@ class tokenizer {
     return id;
   }
 
+  /// Applies tokenizer_config.json. transformers' LlamaTokenizerFast rebuilds the post-processor
+  /// from add_bos_token / add_eos_token (update_post_processor), so when either flag is present the
+  /// template becomes [bos] $A [eos]; without them tokenizer.json's post-processor stays.
   void apply_config(const nlohmann::json& c, const std::string& origin) {
     if (!c.is_object()) malformed(origin, "the top level is not an object");
     const auto bos = config_token(c, "bos_token", origin);

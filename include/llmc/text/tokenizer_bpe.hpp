@@ -8,6 +8,10 @@
 // in tokenizer.json's merge list (a repeated pair keeps its last rank, as a hash map built by
 // insertion does). Results are memoized per word (words up to 256 bytes, like tokenizers), under
 // a mutex, so a const bpe_model may be used from several threads.
+// Speed: SentencePiece-style files have no pre-tokenizer, so a whole text is one "word". When no
+// merge can produce a token with "▁" after another character (checked on the merge list at load),
+// no merge can cross the start of a "▁" run, so such words are cut there and the pieces are
+// merged (and memoized) independently, which gives the same ids as merging the whole word.
 #pragma once
 
 #include <array>
@@ -42,6 +46,56 @@ struct bpe_options {
 };
 
 namespace detail {
+/// Open-addressing map from a (left id, right id) pair to its merge; faster than
+/// std::unordered_map for the 10^5 lookups a long text needs.
+class pair_merge_map {
+ public:
+  struct value {
+    std::uint32_t rank;
+    std::int32_t new_id;
+  };
+  void reserve(std::size_t n) {
+    std::size_t cap = 16;
+    while (cap < 2 * n) cap <<= 1;
+    keys_.assign(cap, empty_key);
+    values_.assign(cap, value{});
+    size_ = 0;
+  }
+  /// Inserts or overwrites.
+  void insert_or_assign(std::uint64_t key, value v) {
+    if (keys_.empty() || 2 * (size_ + 1) > keys_.size()) grow();
+    std::size_t i = slot(key);
+    while (keys_[i] != empty_key && keys_[i] != key) i = (i + 1) & (keys_.size() - 1);
+    if (keys_[i] == empty_key) ++size_;
+    keys_[i] = key;
+    values_[i] = v;
+  }
+  [[nodiscard]] const value* find(std::uint64_t key) const noexcept {
+    if (keys_.empty()) return nullptr;
+    for (std::size_t i = slot(key);; i = (i + 1) & (keys_.size() - 1)) {
+      if (keys_[i] == key) return &values_[i];
+      if (keys_[i] == empty_key) return nullptr;
+    }
+  }
+  [[nodiscard]] std::size_t size() const noexcept { return size_; }
+
+ private:
+  static constexpr std::uint64_t empty_key = ~std::uint64_t{0};  // ids are >= 0, so never a real pair
+  [[nodiscard]] std::size_t slot(std::uint64_t key) const noexcept {
+    return static_cast<std::size_t>((key * 0x9E3779B97F4A7C15ull) >> 20) & (keys_.size() - 1);
+  }
+  void grow() {
+    std::vector<std::uint64_t> keys = std::move(keys_);
+    std::vector<value> values = std::move(values_);
+    reserve(std::max<std::size_t>(16, keys.size()));
+    for (std::size_t i = 0; i < keys.size(); ++i)
+      if (keys[i] != empty_key) insert_or_assign(keys[i], values[i]);
+  }
+  std::vector<std::uint64_t> keys_;
+  std::vector<value> values_;
+  std::size_t size_ = 0;
+};
+
 /// Transparent string hash so lookups by string_view allocate nothing.
 struct string_hash {
   using is_transparent = void;
@@ -76,6 +130,12 @@ class bpe_model {
 
     const std::size_t prefix_len = options_.continuing_subword_prefix ? options_.continuing_subword_prefix->size() : 0;
     merges_.reserve(merges.size());
+    // Cutting words before "▁" runs is exact only without whole-word rules (ignore_merges, a
+    // prefix or suffix on the first/last character) and when "▁" is a symbol of its own.
+    bool splittable = !options_.ignore_merges &&
+                      (!options_.continuing_subword_prefix || options_.continuing_subword_prefix->empty()) &&
+                      (!options_.end_of_word_suffix || options_.end_of_word_suffix->empty()) &&
+                      vocab_.find(marker) != vocab_.end();
     std::string merged;
     for (std::size_t rank = 0; rank < merges.size(); ++rank) {
       const auto& [a, b] = merges[rank];
@@ -93,7 +153,9 @@ class bpe_model {
       }
       merges_.insert_or_assign(pair_key(ia->second, ib->second),
                                merge_info{static_cast<std::uint32_t>(rank), im->second});
+      if (splittable && merged_has_inner_marker(merged)) splittable = false;
     }
+    if (splittable) split_marker_ = std::string(marker);
     if (options_.unk_token) {
       const auto it = vocab_.find(std::string_view(*options_.unk_token));
       if (it == vocab_.end()) {
@@ -110,13 +172,14 @@ class bpe_model {
     }
   }
 
+  // Copies and moves carry the model, not the memo (nor its mutex).
   bpe_model(const bpe_model& other)
       : vocab_(other.vocab_), id_to_token_(other.id_to_token_), merges_(other.merges_), options_(other.options_),
-        unk_id_(other.unk_id_), byte_ids_(other.byte_ids_) {}
+        unk_id_(other.unk_id_), byte_ids_(other.byte_ids_), split_marker_(other.split_marker_) {}
   bpe_model(bpe_model&& other) noexcept
       : vocab_(std::move(other.vocab_)), id_to_token_(std::move(other.id_to_token_)),
         merges_(std::move(other.merges_)), options_(std::move(other.options_)), unk_id_(other.unk_id_),
-        byte_ids_(other.byte_ids_) {}
+        byte_ids_(other.byte_ids_), split_marker_(std::move(other.split_marker_)) {}
 
   /// Appends the ids of `word` to `out`. An empty word gives no ids.
   /// @pre word is well-formed UTF-8.
@@ -129,6 +192,37 @@ class bpe_model {
         return;
       }
     }
+    if (!split_marker_.empty() && word.size() > cache_max_word_bytes) {
+      // Cut before each "▁" that follows another character (see the header comment).
+      const std::string_view m = split_marker_;
+      std::size_t start = 0;
+      for (std::size_t p = word.find(m, 1); p != std::string_view::npos; p = word.find(m, p + m.size())) {
+        if (p - start >= m.size() && word.substr(p - m.size(), m.size()) == m) continue;  // inside a run
+        tokenize_piece(word.substr(start, p - start), out);
+        start = p;
+      }
+      tokenize_piece(word.substr(start), out);
+      return;
+    }
+    tokenize_piece(word, out);
+  }
+
+  /// True when long words are cut before "▁" runs (see the header comment).
+  [[nodiscard]] bool splits_at_marker() const noexcept { return !split_marker_.empty(); }
+
+ private:
+  static constexpr std::string_view marker = "\xE2\x96\x81";  // U+2581, SentencePiece's word marker
+
+  /// True when `token` has a "▁" right after a character other than "▁".
+  static bool merged_has_inner_marker(std::string_view token) noexcept {
+    for (std::size_t p = token.find(marker, 1); p != std::string_view::npos; p = token.find(marker, p + 1)) {
+      if (p < marker.size() || token.substr(p - marker.size(), marker.size()) != marker) return true;
+    }
+    return false;
+  }
+
+  void tokenize_piece(std::string_view word, std::vector<token_id>& out) const {
+    if (word.empty()) return;
     const bool cacheable = word.size() < cache_max_word_bytes;
     if (cacheable) {
       std::lock_guard lock(cache_mutex_);
@@ -147,6 +241,7 @@ class bpe_model {
     }
   }
 
+ public:
   /// Id of a vocabulary token.
   [[nodiscard]] std::optional<token_id> token_to_id(std::string_view token) const {
     const auto it = vocab_.find(token);
@@ -163,20 +258,22 @@ class bpe_model {
   [[nodiscard]] std::size_t vocab_size() const noexcept { return vocab_.size(); }
   /// Number of distinct merge pairs.
   [[nodiscard]] std::size_t merge_count() const noexcept { return merges_.size(); }
+  /// The options the model was built with.
   [[nodiscard]] const bpe_options& options() const noexcept { return options_; }
+  /// Token string -> id, as read from the file.
   [[nodiscard]] const vocab_map& vocab() const noexcept { return vocab_; }
 
  private:
-  struct merge_info {
-    std::uint32_t rank;
-    token_id new_id;
-  };
+  using merge_info = detail::pair_merge_map::value;
+  /// One symbol of the word being merged: a doubly linked list laid out in an array, so a
+  /// merge is O(1) and positions (the tie-break of equal ranks) never move.
   struct symbol {
     token_id id;
     std::int64_t prev;
     std::int64_t next;
     std::size_t len;  // bytes of the word covered; 0 marks a symbol merged into its left neighbour
   };
+  /// A merge waiting in the queue: the pair starting at `pos` merges into `new_id` at `rank`.
   struct candidate {
     std::uint32_t rank;
     std::size_t pos;
@@ -191,11 +288,14 @@ class bpe_model {
     return (static_cast<std::uint64_t>(static_cast<std::uint32_t>(a)) << 32) | static_cast<std::uint32_t>(b);
   }
   [[nodiscard]] const merge_info* find_merge(token_id a, token_id b) const noexcept {
-    const auto it = merges_.find(pair_key(a, b));
-    return it == merges_.end() ? nullptr : &it->second;
+    return merges_.find(pair_key(a, b));
   }
 
+  /// Appends the BPE ids of `w` (model.rs merge_word + word.rs merge_all, without dropout).
   void merge_word(std::string_view w, std::vector<token_id>& out) const {
+    // 1. Initial symbols: one per character, spelled with the continuation prefix / end-of-word
+    //    suffix when configured; an unknown character becomes its byte tokens (byte_fallback)
+    //    or an unk (fused with a preceding unk under fuse_unk), or is dropped without unk_token.
     std::vector<symbol> symbols;
     symbols.reserve(w.size());
     const auto add = [&](token_id id, std::size_t len) {
@@ -253,6 +353,10 @@ class bpe_model {
     if (symbols.empty()) return;
     symbols.back().next = -1;
 
+    // 2. Merge: repeatedly take the candidate of lowest (rank, position). Entries go stale when a
+    //    neighbour merged first; they are recognized, as in word.rs, by the current pair no longer
+    //    producing the same id (not by comparing ranks, which word.rs does not do either).
+
     std::priority_queue<candidate> queue;
     for (std::size_t p = 0; p + 1 < symbols.size(); ++p) {
       if (const merge_info* m = find_merge(symbols[p].id, symbols[p + 1].id)) queue.push({m->rank, p, m->new_id});
@@ -288,10 +392,11 @@ class bpe_model {
 
   vocab_map vocab_;
   std::vector<std::optional<std::string>> id_to_token_;
-  std::unordered_map<std::uint64_t, merge_info> merges_;
+  detail::pair_merge_map merges_;
   bpe_options options_;
   std::optional<token_id> unk_id_;
   std::array<token_id, 256> byte_ids_{};
+  std::string split_marker_;  // "▁" when long words may be cut before "▁" runs, else empty
   mutable std::mutex cache_mutex_;
   mutable std::unordered_map<std::string, std::vector<token_id>, detail::string_hash, std::equal_to<>> cache_;
 };

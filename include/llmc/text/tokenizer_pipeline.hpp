@@ -23,7 +23,6 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <unordered_set>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -76,7 +75,10 @@ void text_pattern::find_matches(std::string_view s, Out& out) const {
   if (prev != s.size()) out.push_back({prev, s.size(), false});
 }
 
-/// How a split keeps the delimiters (tokenizers' SplitDelimiterBehavior).
+/// How a split keeps the delimiters (tokenizers' SplitDelimiterBehavior). With the delimiter '-'
+/// on "the-final--countdown": removed -> the|final|countdown; isolated -> the|-|final|-|-|countdown;
+/// merged_with_previous -> the-|final-|-|countdown; merged_with_next -> the|-final|-|-countdown;
+/// contiguous -> the|-|final|--|countdown (normalizer.rs `split`).
 enum class split_behavior { removed, isolated, merged_with_previous, merged_with_next, contiguous };
 
 /// A piece of text between the stages of encoding.
@@ -88,6 +90,7 @@ struct text_piece {
 
 namespace detail {
 /// Applies a SplitDelimiterBehavior to the spans of `piece` and appends the non-empty results.
+/// `spans` must cover the piece in order, as text_pattern::find_matches produces them.
 inline void split_piece(const text_piece& piece, const std::vector<match_span>& spans, split_behavior behavior,
                         std::vector<text_piece>& out) {
   struct range {
@@ -128,6 +131,7 @@ inline void split_piece(const text_piece& piece, const std::vector<match_span>& 
       break;
     }
     case split_behavior::merged_with_next: {
+      // Walk backwards so that a delimiter joins the piece that follows it.
       bool previous = false;
       for (auto it = spans.rbegin(); it != spans.rend(); ++it) {
         if (it->is_match && !previous && !ranges.empty()) {
@@ -442,6 +446,8 @@ struct decoder_replace {
   }
 };
 /// ByteFallback: runs of <0xXX> tokens become their bytes, or one U+FFFD per byte when invalid UTF-8.
+/// A run is judged as a whole (decoders/byte_fallback.rs): a valid sequence followed by a stray
+/// byte gives one U+FFFD for every byte of the run, not a partial decode.
 struct decoder_byte_fallback {
   static std::optional<unsigned char> byte_of(const std::string& t) {
     if (t.size() != 6 || t.compare(0, 3, "<0x") != 0 || t[5] != '>') return std::nullopt;
@@ -490,6 +496,7 @@ struct decoder_fuse {
   }
 };
 /// Strip: removes up to `start` leading and `stop` trailing `content` characters of each token.
+/// Llama's decoder uses Strip(" ", 1, 0) after Fuse to drop the space that Prepend("▁") added.
 struct decoder_strip {
   char32_t content = ' ';
   std::size_t start = 0;
@@ -613,6 +620,8 @@ struct added_token {
 };
 
 /// Finds added tokens in text: leftmost-longest, non-overlapping (daachorse MatchKind::LeftmostLongest).
+/// Added tokens are few (tens to hundreds), so patterns are bucketed by first byte and tried
+/// longest first at each position; no automaton is needed for the scan to cost ~1 byte test.
 class added_token_matcher {
  public:
   /// One pattern per token; `patterns[k]` is matched for `tokens[k]` (normalized or raw content).
@@ -665,7 +674,10 @@ struct added_segment {
   std::optional<std::size_t> token_index;
 };
 
-/// Splits `s` on the tokens found by `matcher` (added_vocabulary.rs `find_matches`).
+/// Splits `s` on the tokens found by `matcher` (added_vocabulary.rs `find_matches`). A match that
+/// is skipped (split_special for a special token, or single_word next to a word character) still
+/// consumes its span, as the Rust iterator over non-overlapping matches does. lstrip / rstrip
+/// extend the token over adjacent White_Space, which then is not tokenized.
 inline void split_on_added(std::string_view s, const added_token_matcher& matcher,
                            const std::vector<added_token>& tokens, bool split_special,
                            std::vector<added_segment>& out) {

@@ -1,0 +1,4 @@
+// llmc/text.hpp — the text layer (opt-in; needs llmc::text): the tokenizer.json BPE tokenizer.
+#pragma once
+
+#include "llmc/text/tokenizer.hpp"
