@@ -2,3 +2,5 @@
 #pragma once
 
 #include "llmc/text/tokenizer.hpp"
+#include "llmc/text/chat_template.hpp"
+#include "llmc/text/dataset.hpp"
