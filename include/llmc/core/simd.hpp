@@ -12,6 +12,12 @@
 #include <cstring>
 #include <limits>
 
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+// Passing 64-byte vectors between inlined helpers changed ABI in GCC 4.x/7: a note, not a problem here.
+#pragma GCC diagnostic ignored "-Wpsabi"
+#endif
+
 namespace llmc::simd {
 
 #if defined(__GNUC__) || defined(__clang__)
@@ -90,3 +96,7 @@ inline void minmax_bf16_bits(const std::uint16_t* in, std::size_t n, float& mn_o
 }
 
 }  // namespace llmc::simd
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif

@@ -35,7 +35,6 @@
 #include "llmc/method/mappings.hpp"
 #include "llmc/method/smoothquant.hpp"
 #include "llmc/scheme/quantize.hpp"
-#include "llmc/scheme/quantize_weight.hpp"
 #include "llmc/tensor/matrix.hpp"
 
 namespace llmc {
@@ -150,32 +149,113 @@ inline quant_args search_args(quant_args a) noexcept {
   return a;
 }
 
-/// NVFP4 global scale fused over several weights (q/k/v or gate/up share one, spec §4.5); 0 otherwise.
-inline float fused_global_scale(std::span<const matrix<float>> ws, std::span<const quant_args> args) {
+/// NVFP4 global scale of the weights w_i * s fused over several balance layers (q/k/v or gate/up
+/// share one, spec §4.5); 0 (each its own) for a single layer or another strategy.
+inline float fused_global_scale(std::span<const matrix_view<const float>> ws, std::span<const float> s,
+                                std::span<const quant_args> args) {
   if (ws.size() < 2 || args.front().strategy != quant_strategy::tensor_group) return 0.0f;
   float mn = 0.0f, mx = 0.0f;
   for (const auto& w : ws)
-    for (float v : w.storage()) {
-      mn = std::min(mn, v);
-      mx = std::max(mx, v);
-    }
+    for (std::size_t r = 0; r < w.rows(); ++r)
+      for (std::size_t c = 0; c < w.cols(); ++c) {
+        const float v = w(r, c) * s[c];
+        mn = std::min(mn, v);
+        mx = std::max(mx, v);
+      }
   return nvfp4_global_scale(mn, mx);
 }
 
-/// Replaces w by its fake-quantized value with memoryless min-max qparams (global_scale 0: its own).
-inline void fake_quantize_minmax(const quant_args& a, matrix<float>& w, float global_scale) {
-  dequantize_into(quantize_weight(runtime_scheme{a, no_quantization, no_quantization}, w, global_scale), w);
+/// Rows per parallel chunk for elementwise passes over a [rows, cols] matrix (~64k elements each).
+inline std::size_t elementwise_chunks(std::size_t rows, std::size_t cols) noexcept {
+  return parallel_chunks(rows, std::max<std::size_t>(1, (std::size_t{1} << 16) / std::max<std::size_t>(1, cols)));
 }
 
-/// Sum of squares in double, by fixed row blocks (thread-count independent).
-inline double sum_squares(matrix_view<const float> m) {
+/// Sum over rows of f(r) (a row's double partial), each row computed by one thread and the rows
+/// added in order: the result does not depend on the thread count.
+template <class F>
+double ordered_row_sum(std::size_t rows, std::size_t cols, F&& f) {
+  std::vector<double> part(rows);
+  parallel_for_chunks(rows, elementwise_chunks(rows, cols), [&](std::size_t, std::size_t r0, std::size_t r1) {
+    for (std::size_t r = r0; r < r1; ++r) part[r] = f(r);
+  });
   double s = 0.0;
-  for (std::size_t r = 0; r < m.rows(); ++r) {
+  for (double v : part) s += v;
+  return s;
+}
+
+/// Sum of squares in double (thread-count independent).
+inline double sum_squares(matrix_view<const float> m) {
+  return ordered_row_sum(m.rows(), m.cols(), [&](std::size_t r) {
     double row = 0.0;
     for (std::size_t c = 0; c < m.cols(); ++c) row += static_cast<double>(m(r, c)) * static_cast<double>(m(r, c));
-    s += row;
+    return row;
+  });
+}
+
+/// out = Q(w * s) / s (s scales the columns; s empty = all ones), Q the memoryless min-max
+/// fake-quantization of the args (global_scale: a fused NVFP4 global scale, 0 = from w * s). One
+/// pass per band of rows sharing qparam slots, in parallel; bit-identical to
+/// dequantize(quantize(a, w * s, minmax_qparams(a, w * s, global_scale))) / s (tested), without the
+/// intermediate tensors. out may alias w.
+inline void fake_quantize_scaled(const quant_args& a, matrix_view<const float> w, std::span<const float> s,
+                                 float global_scale, matrix_view<float> out) {
+  const qparam_layout l(a, w.rows(), w.cols());
+  auto scale_of = [&](std::size_t c) { return s.empty() ? 1.0f : s[c]; };
+  auto whole_minmax = [&](float& mn, float& mx) {
+    mn = std::numeric_limits<float>::infinity();
+    mx = -std::numeric_limits<float>::infinity();
+    for (std::size_t r = 0; r < w.rows(); ++r)
+      for (std::size_t c = 0; c < w.cols(); ++c) {
+        const float v = w(r, c) * scale_of(c);
+        mn = v < mn ? v : mn;
+        mx = v > mx ? v : mx;
+      }
+  };
+  slot_qparams tensor_qp;
+  if (a.strategy == quant_strategy::tensor) {
+    float mn, mx;
+    whole_minmax(mn, mx);
+    tensor_qp = calculate_qparams<float>(a, mn, mx);
   }
-  return s;
+  if (a.strategy == quant_strategy::tensor_group && global_scale <= 0.0f) {
+    float mn, mx;
+    whole_minmax(mn, mx);
+    global_scale = nvfp4_global_scale(mn, mx);
+  }
+  if (a.strategy != quant_strategy::tensor_group) global_scale = 0.0f;
+  const bool fp32 = global_scale > 0.0f || a.is_mx();
+  const float q_min = a.q_min(), q_max = a.q_max();
+  const std::size_t band = a.strategy == quant_strategy::block ? l.block_height : 1;
+  with_family(a, [&](auto fam) {
+    constexpr auto F = decltype(fam)::value;
+    parallel_for_chunks(l.slot_rows, elementwise_chunks(l.slot_rows, band * l.cols), [&](std::size_t, std::size_t b0, std::size_t b1) {
+      for (std::size_t sr = b0; sr < b1; ++sr) {
+        const std::size_t r0 = a.strategy == quant_strategy::tensor ? 0 : sr * band;
+        const std::size_t r1 = a.strategy == quant_strategy::tensor ? w.rows() : std::min(w.rows(), r0 + band);
+        for (std::size_t c0 = 0; c0 < l.cols; c0 += l.group) {
+          const std::size_t c1 = std::min(l.cols, c0 + l.group);
+          slot_qparams qp = tensor_qp;
+          if (a.strategy != quant_strategy::tensor) {
+            float mn = std::numeric_limits<float>::infinity(), mx = -std::numeric_limits<float>::infinity();
+            for (std::size_t r = r0; r < r1; ++r)
+              for (std::size_t c = c0; c < c1; ++c) {
+                const float v = w(r, c) * scale_of(c);
+                mn = v < mn ? v : mn;
+                mx = v > mx ? v : mx;
+              }
+            qp = calculate_qparams<float>(a, mn, mx, global_scale);
+          }
+          const float eff = effective_scale(qp.scale, global_scale);
+          for (std::size_t r = r0; r < r1; ++r)
+            for (std::size_t c = c0; c < c1; ++c) {
+              const float sc = scale_of(c);
+              const std::uint8_t q = quantize_element<F, float>(w(r, c) * sc, eff, qp.zero_point, q_min, q_max, fp32);
+              out(r, c) = dequantize_element<F, float>(q, eff, qp.zero_point, fp32) / sc;
+            }
+        }
+      }
+    });
+  });
 }
 
 inline float silu(float x) noexcept { return x / (1.0f + std::exp(-x)); }
@@ -223,14 +303,18 @@ class linear_group_block {
     for (std::size_t i = 0; i < original_.size(); ++i) {
       const auto& w = original_[i];
       matrix<float> d(w.rows(), w.cols());
-      for (std::size_t r = 0; r < w.rows(); ++r)
-        for (std::size_t c = 0; c < w.cols(); ++c) d(r, c) = w(r, c) - cand[i](r, c);
+      parallel_for_chunks(w.rows(), detail::elementwise_chunks(w.rows(), w.cols()), [&](std::size_t, std::size_t r0, std::size_t r1) {
+        for (std::size_t r = r0; r < r1; ++r)
+          for (std::size_t c = 0; c < w.cols(); ++c) d(r, c) = w(r, c) - cand[i](r, c);
+      });
       if (!gram_.empty()) {
         matrix<float> p(d.rows(), d.cols());
         detail::host_dense::gemm(1.0f, d.view(), gram_.view(), 0.0f, p.view());
-        double s = 0.0;
-        for (std::size_t k = 0; k < d.size(); ++k) s += static_cast<double>(p.data()[k]) * static_cast<double>(d.data()[k]);
-        sse += s;
+        sse += detail::ordered_row_sum(d.rows(), d.cols(), [&](std::size_t r) {
+          double row = 0.0;
+          for (std::size_t c = 0; c < d.cols(); ++c) row += static_cast<double>(p(r, c)) * static_cast<double>(d(r, c));
+          return row;
+        });
       } else {
         for (std::size_t t0 = 0; t0 < x_.rows(); t0 += detail::forward_chunk_tokens) {
           const std::size_t tn = std::min(detail::forward_chunk_tokens, x_.rows() - t0);
@@ -275,14 +359,14 @@ class gated_mlp_block {
       const std::size_t tn = std::min(detail::forward_chunk_tokens, x_.rows() - t0);
       matrix<float> o(tn, down_.rows());
       forward(cand[0], cand[1], t0, tn, o.view());
-      for (std::size_t r = 0; r < tn; ++r) {
+      sse += detail::ordered_row_sum(tn, o.cols(), [&](std::size_t r) {
         double row = 0.0;
         for (std::size_t c = 0; c < o.cols(); ++c) {
           const double e = static_cast<double>(o(r, c)) - static_cast<double>(fp_(t0 + r, c));
           row += e * e;
         }
-        sse += row;
-      }
+        return row;
+      });
     }
     return sse;
   }
@@ -296,7 +380,7 @@ class gated_mlp_block {
       matrix<float> g(cn, gate.rows()), u(cn, up.rows());
       detail::gemm_abt(xs, gate, g.view());
       detail::gemm_abt(xs, up, u.view());
-      parallel_for_chunks(cn, parallel_chunks(cn, 64), [&](std::size_t, std::size_t r0, std::size_t r1) {
+      parallel_for_chunks(cn, detail::elementwise_chunks(cn, g.cols()), [&](std::size_t, std::size_t r0, std::size_t r1) {
         for (std::size_t r = r0; r < r1; ++r)
           for (std::size_t c = 0; c < g.cols(); ++c) g(r, c) = detail::silu(g(r, c)) * u(r, c);
       });
@@ -410,7 +494,7 @@ inline awq_clip_result awq_clip_search(const quant_args& args_in, matrix_view<co
         const float m = org_max(l.slot_row(r), l.slot_col(c)) * shrink;
         cand(r, c) = std::clamp(w(r, c), -m, m);
       }
-    detail::fake_quantize_minmax(a, cand, 0.0f);
+    detail::fake_quantize_scaled(a, cand.view(), {}, 0.0f, cand.view());
     for (std::size_t r = 0; r < w.rows(); ++r)
       for (std::size_t c = 0; c < w.cols(); ++c) d(r, c) = w(r, c) - cand(r, c);
     matrix<double> err(l.slot_rows, l.slot_cols, 0.0);
@@ -511,20 +595,14 @@ struct awq {
     const auto grid = awq_grid(n_grid, duo);
     std::vector<matrix<float>> cand(balance.size());
     std::vector<matrix_view<const float>> cand_views(balance.size());
+    for (std::size_t i = 0; i < balance.size(); ++i) {
+      cand[i] = matrix<float>(balance[i].rows(), balance[i].cols());
+      cand_views[i] = cand[i].view();
+    }
     for (std::size_t gi = 0; gi < grid.size(); ++gi) {
       std::vector<float> s = awq_scales(x_mean, w_mean, grid[gi]);
-      for (std::size_t i = 0; i < balance.size(); ++i) {
-        cand[i] = matrix<float>(balance[i].rows(), balance[i].cols());
-        for (std::size_t r = 0; r < cand[i].rows(); ++r)
-          for (std::size_t c = 0; c < cand[i].cols(); ++c) cand[i](r, c) = balance[i](r, c) * s[c];
-      }
-      const float gs = detail::fused_global_scale(cand, args);
-      for (std::size_t i = 0; i < balance.size(); ++i) {
-        detail::fake_quantize_minmax(args[i], cand[i], gs);
-        for (std::size_t r = 0; r < cand[i].rows(); ++r)
-          for (std::size_t c = 0; c < cand[i].cols(); ++c) cand[i](r, c) /= s[c];
-        cand_views[i] = cand[i].view();
-      }
+      const float gs = detail::fused_global_scale(balance, s, args);
+      for (std::size_t i = 0; i < balance.size(); ++i) detail::fake_quantize_scaled(args[i], balance[i], s, gs, cand[i].view());
       const double loss = block.squared_error(cand_views) / block.output_elements();
       res.losses.push_back(loss);
       if (gi == 0) res.initial_loss = loss;
@@ -543,9 +621,12 @@ struct awq {
     return res;
   }
 
-  /// Runs every mapping of the layer in order, then (clip = true) the clip search on every Linear
-  /// but q/k. Statistics of the smoothed inputs are rescaled.
-  /// @throws config_error llmc.method.209 when a Linear it would edit is already quantized.
+  /// Runs every mapping of the layer in order (a mapping whose layers are absent, or v_proj -> o_proj
+  /// under grouped-query attention, is skipped with a note), then (clip = true) the clip search on
+  /// every Linear but q/k. Statistics of the smoothed inputs are rescaled. The parent output comes
+  /// from ctx.parent_forward when it knows the parent, else from the cached samples.
+  /// @throws config_error llmc.method.209 (a Linear it would edit is already quantized), .210 (no
+  /// samples and no parent forward), .003 / .012 / .013 (missing or inconsistent statistics), .206.
   void apply(layer_context& ctx) const {
     for (const awq_mapping& m : mappings) apply_mapping(ctx, m);
     if (clip) apply_clip_search(ctx);
@@ -612,12 +693,16 @@ struct awq {
         how = m.kind == parent_kind::attention ? "q/k/v outputs (no attention forward given)" : "Linear output";
       }
     }
+    if (norm != nullptr && norm->weight.size() != res.scales.size())
+      LLMC_THROW(shape_error, "llmc.method.102",
+                 ctx.full_name(m.smooth) + " has " + std::to_string(norm->weight.size()) +
+                     " channels, its balance Linears take " + std::to_string(res.scales.size()));
+    if (smooth_linear != nullptr && smooth_linear->out_features() < res.scales.size())
+      LLMC_THROW(shape_error, "llmc.method.102",
+                 ctx.full_name(m.smooth) + " has " + std::to_string(smooth_linear->out_features()) +
+                     " outputs, its balance Linears take " + std::to_string(res.scales.size()));
     for (linear_weight* l : bal) detail::scale_columns(l->weight, res.scales);
     if (norm != nullptr) {
-      if (norm->weight.size() != res.scales.size())
-        LLMC_THROW(shape_error, "llmc.method.102",
-                   ctx.full_name(m.smooth) + " has " + std::to_string(norm->weight.size()) +
-                       " channels, its balance Linears take " + std::to_string(res.scales.size()));
       detail::divide_tail(norm->weight, res.scales);
       detail::divide_tail(norm->bias, res.scales);
     } else {

@@ -76,10 +76,19 @@ class channel_minmax {
       float* LLMC_RESTRICT mx = max_.data();
       for (std::size_t r = 0; r < x.rows(); ++r) {
         if (!mask.empty() && mask[r] == 0) continue;
-        for (std::size_t c = c0; c < c1; ++c) {
-          const float v = D::to_float(x(r, c));
-          mn[c] = v < mn[c] ? v : mn[c];
-          mx[c] = v > mx[c] ? v : mx[c];
+        if (x.stride(1) == 1) {  // contiguous row: a vectorizable elementwise loop
+          const auto* LLMC_RESTRICT row = x.row(r);
+          for (std::size_t c = c0; c < c1; ++c) {
+            const float v = D::to_float(row[c]);
+            mn[c] = v < mn[c] ? v : mn[c];
+            mx[c] = v > mx[c] ? v : mx[c];
+          }
+        } else {
+          for (std::size_t c = c0; c < c1; ++c) {
+            const float v = D::to_float(x(r, c));
+            mn[c] = v < mn[c] ? v : mn[c];
+            mx[c] = v > mx[c] ? v : mx[c];
+          }
         }
       }
     });
@@ -159,7 +168,12 @@ class channel_absmean {
       double* LLMC_RESTRICT acc = sum_.data();
       for (std::size_t r = 0; r < x.rows(); ++r) {
         if (!mask.empty() && mask[r] == 0) continue;
-        for (std::size_t c = c0; c < c1; ++c) acc[c] += std::fabs(static_cast<double>(D::to_float(x(r, c))));
+        if (x.stride(1) == 1) {
+          const auto* LLMC_RESTRICT row = x.row(r);
+          for (std::size_t c = c0; c < c1; ++c) acc[c] += std::fabs(static_cast<double>(D::to_float(row[c])));
+        } else {
+          for (std::size_t c = c0; c < c1; ++c) acc[c] += std::fabs(static_cast<double>(D::to_float(x(r, c))));
+        }
       }
     });
   }

@@ -40,7 +40,7 @@ namespace llmc {
 enum class statistic : std::uint8_t {
   channel_minmax = 1,   ///< per-channel min/max (SmoothQuant)
   channel_absmean = 2,  ///< per-channel mean |x| (AWQ)
-  hessian = 4,          ///< sum of x x^T (GPTQ)
+  hessian = 4,          ///< H = (2/N) sum x x^T (GPTQ's hessian_accumulator)
   samples = 8,          ///< the input rows themselves (AWQ's parent forward and clip search)
 };
 

@@ -101,15 +101,71 @@ std::vector<std::int32_t> activation_order(std::size_t n, Diag&& diag) {
   return p;
 }
 
-/// Accesses a Linear input's Hessian in a layer_context (the member the pipeline feeds).
-template <class Dependent, class Stats>
-const hessian_accumulator& hessian_of(Stats& s) {
-  if constexpr (requires { s.hessian; }) {
-    return s.hessian;
-  } else {
-    static_assert(dependent_false<Dependent>,
-                  "llmc: input_statistics has no `hessian_accumulator hessian` member (method/concepts.hpp); GPTQ reads "
-                  "the Hessian of each Linear input from it");
+/// Rows swept together: one SIMD lane per row, so the per-column quantization and the
+/// within-block rank-1 updates run as vector operations over independent rows.
+inline constexpr std::size_t gptq_tile_rows = 16;
+
+struct sweep_params {
+  float q_min, q_max;
+  bool fp32_math;
+};
+
+/// The within-block sweep of GPTQ for rows [r0, r1) and columns [i1, i2) of the working weight
+/// wf (sweep order): each column is quantized with its qparams, its scaled error
+/// e = (w - q) / U_ii is propagated to the block's later columns (w_j -= e U_ij) and kept in err
+/// for the lazy trailing update. The tile is transposed into [column][row] buffers first.
+template <kernel_family F, class T>
+void sweep_tile(const sweep_params& sp, std::size_t r0, std::size_t r1, std::size_t i1, std::size_t i2,
+                matrix<float>& wf, const matrix<float>& u, const std::vector<std::int32_t>& gsweep,
+                const matrix<float>& scale_t, const matrix<float>* zp_t, matrix<std::uint8_t>& codes,
+                matrix<float>& err, std::vector<double>& row_loss) {
+  constexpr std::size_t R = gptq_tile_rows;
+  const std::size_t nb = i2 - i1, rr = r1 - r0;
+  alignas(64) float tw[128 * R];  // blocks up to 128 columns use the stack
+  std::vector<float> heap;
+  float* w = tw;
+  if (nb > 128) {
+    heap.resize(nb * R);
+    w = heap.data();
+  }
+  std::vector<float> e_buf(nb * R);
+  std::vector<std::uint8_t> c_buf(nb * R);
+  for (std::size_t i = 0; i < nb; ++i)
+    for (std::size_t r = 0; r < R; ++r) w[i * R + r] = r < rr ? wf(r0 + r, i1 + i) : 0.0f;
+  double loss[R] = {};
+  for (std::size_t i = 0; i < nb; ++i) {
+    const auto g = static_cast<std::size_t>(gsweep[i1 + i]);
+    const float* LLMC_RESTRICT s = &scale_t(g, 0) + r0;
+    const float* LLMC_RESTRICT z = zp_t ? &(*zp_t)(g, 0) + r0 : nullptr;
+    const float d = u(i1 + i, i1 + i);
+    float* LLMC_RESTRICT x = w + i * R;
+    float* LLMC_RESTRICT e = e_buf.data() + i * R;
+    std::uint8_t* LLMC_RESTRICT c = c_buf.data() + i * R;
+    for (std::size_t r = 0; r < R; ++r) {
+      const float sr = r < rr ? s[r] : 1.0f;
+      const float zr = z && r < rr ? z[r] : 0.0f;
+      const std::uint8_t code = quantize_element<F, T>(x[r], sr, zr, sp.q_min, sp.q_max, sp.fp32_math);
+      const float q = dequantize_element<F, T>(code, sr, zr, sp.fp32_math);
+      e[r] = (x[r] - q) / d;
+      x[r] = q;
+      c[r] = code;
+    }
+    for (std::size_t r = 0; r < R; ++r) loss[r] += static_cast<double>(e[r]) * e[r];
+    // Rank-1 update of the block's later columns; each is one vector op over the tile's rows.
+    const float* LLMC_RESTRICT h = &u(i1 + i, i1);
+    for (std::size_t j = i + 1; j < nb; ++j) {
+      const float hj = h[j];
+      float* LLMC_RESTRICT y = w + j * R;
+      for (std::size_t r = 0; r < R; ++r) y[r] -= e[r] * hj;
+    }
+  }
+  for (std::size_t r = 0; r < rr; ++r) {
+    for (std::size_t i = 0; i < nb; ++i) {
+      wf(r0 + r, i1 + i) = w[i * R + r];
+      err(r0 + r, i) = e_buf[i * R + r];
+      codes(r0 + r, i1 + i) = c_buf[i * R + r];
+    }
+    row_loss[r0 + r] += loss[r];
   }
 }
 
@@ -179,33 +235,68 @@ struct gptq {
       diag_sum += d;
     }
     const double mean_diag = n ? diag_sum / static_cast<double>(n) : 0.0;
-    // R = J P^T (H + damp I) P J (J: order reversal), lower triangle; dead rows/columns are zero
-    // in H already except the diagonal, set to 1.
+    // H as a full symmetric matrix (dead diagonal entries set to 1), so that the reordering below
+    // reads whole rows: rows copied as they are (the upper triangle only, when that is all H
+    // holds), then the lower triangle mirrored tile by tile (both tiles stay in cache).
+    matrix<float> hs(n, n);
+    // O(n^2) passes split over rows (each writes its own rows), like the O(n^3) kernels.
+    const std::size_t row_chunks = parallel_chunks(n, 256);
+    auto for_rows = [&](auto&& body) {
+      parallel_for_chunks(n, row_chunks, [&](std::size_t, std::size_t i0, std::size_t i1) {
+        for (std::size_t i = i0; i < i1; ++i) body(i);
+      });
+    };
+    for_rows([&](std::size_t i) {
+      float* dst = &hs(i, 0);
+      for (std::size_t j = upper_only ? i : 0; j < n; ++j) dst[j] = static_cast<float>(h(i, j));
+    });
+    if (upper_only) {
+      constexpr std::size_t tb = 64;
+      const std::size_t tiles = (n + tb - 1) / tb;
+      parallel_for_chunks(tiles, parallel_chunks(tiles, 4), [&](std::size_t, std::size_t t0, std::size_t t1) {
+        for (std::size_t i0 = t0 * tb; i0 < std::min(n, t1 * tb); i0 += tb)
+          for (std::size_t j0 = 0; j0 <= i0; j0 += tb)
+            for (std::size_t i = i0; i < std::min(n, i0 + tb); ++i)
+              for (std::size_t j = j0; j < std::min(i, j0 + tb); ++j) hs(i, j) = hs(j, i);
+      });
+    }
+    for (std::size_t c = 0; c < n; ++c)
+      if (f.dead[c]) hs(c, c) = 1.0f;
+    // R = J P^T (H + damp I) P J (P: activation order, J: order reversal), lower triangle.
     matrix<float> r(n, n);
+    std::vector<std::int32_t> rev(n);
+    for (std::size_t j = 0; j < n; ++j) rev[j] = f.perm[n - 1 - j];
     float fraction = dampening_frac;
     for (int attempt = 0; attempt <= std::max(0, damping_retries); ++attempt, fraction *= damping_growth) {
       const auto damp = static_cast<float>(static_cast<double>(fraction) * mean_diag);
-      for (std::size_t i = 0; i < n; ++i) {
-        const auto pi = static_cast<std::size_t>(f.perm[n - 1 - i]);
-        for (std::size_t j = 0; j <= i; ++j) {
-          const auto pj = static_cast<std::size_t>(f.perm[n - 1 - j]);
-          float v = at(pi, pj);
-          if (i == j) v = (f.dead[pi] ? 1.0f : v) + damp;
-          r(i, j) = v;
-        }
-      }
+      for_rows([&](std::size_t i) {
+        const float* LLMC_RESTRICT hrow = hs.data() + static_cast<std::size_t>(rev[i]) * n;
+        float* LLMC_RESTRICT rrow = &r(i, 0);
+        for (std::size_t j = 0; j <= i; ++j) rrow[j] = hrow[rev[j]];
+        rrow[i] += damp;
+      });
       bool ok = std::isfinite(damp) && cholesky(r) == 0;
       if (ok) {
         invert_lower(r);
-        for (std::size_t i = 0; i < n && ok; ++i)
-          for (std::size_t j = 0; j <= i; ++j)
-            if (!std::isfinite(r(i, j))) { ok = false; break; }
+        std::vector<std::uint8_t> finite(n, 1);
+        for_rows([&](std::size_t i) {
+          const float* rrow = &r(i, 0);
+          bool fin = true;
+          for (std::size_t j = 0; j <= i; ++j) fin &= std::isfinite(rrow[j]);
+          finite[i] = fin;
+        });
+        ok = std::all_of(finite.begin(), finite.end(), [](std::uint8_t v) { return v != 0; });
       }
       f.attempts.push_back({fraction, damp, ok});
       if (ok) {
-        f.hinv = matrix<float>(n, n, 0.0f);
-        for (std::size_t i = 0; i < n; ++i)
-          for (std::size_t j = i; j < n; ++j) f.hinv(i, j) = r(n - 1 - i, n - 1 - j);
+        // U = J L^-1 J: row i of U is row n-1-i of L^-1, reversed. hs is no longer needed: reuse it.
+        f.hinv = std::move(hs);
+        for_rows([&](std::size_t i) {
+          float* LLMC_RESTRICT dst = &f.hinv(i, 0);
+          const float* LLMC_RESTRICT src = &r(n - 1 - i, 0);
+          for (std::size_t j = 0; j < i; ++j) dst[j] = 0.0f;
+          for (std::size_t j = i; j < n; ++j) dst[j] = src[n - 1 - j];
+        });
         return f;
       }
     }
@@ -267,51 +358,50 @@ struct gptq {
 
     // Working copy in sweep order, fp32; dead columns zeroed.
     matrix<float> wf(rows, cols);
-    for (std::size_t r = 0; r < rows; ++r)
+    const std::size_t copy_chunks = parallel_chunks(rows, std::max<std::size_t>(1, (std::size_t{1} << 16) / std::max<std::size_t>(cols, 1)));
+    auto for_rows = [&](auto&& body) {
+      parallel_for_chunks(rows, copy_chunks, [&](std::size_t, std::size_t r0, std::size_t r1) {
+        for (std::size_t r = r0; r < r1; ++r) body(r);
+      });
+    };
+    for_rows([&](std::size_t r) {
       for (std::size_t i = 0; i < cols; ++i) {
         const auto c = static_cast<std::size_t>(perm[i]);
         wf(r, i) = f.dead[c] ? 0.0f : D::to_float(w(r, c));
       }
+    });
 
     matrix<std::uint8_t> codes_sweep(rows, cols);
     std::vector<double> row_loss(rows, 0.0);
     const std::size_t bs = std::max<std::size_t>(1, block_size);
     matrix<float> err(rows, std::min(bs, std::max<std::size_t>(cols, 1)));
     const matrix<float>& u = f.hinv;
-    const std::size_t row_chunks = parallel_chunks(rows, 64);
+    // Effective scales and zero points transposed to [slot column][row], so a tile of rows reads
+    // them contiguously.
+    matrix<float> scale_t(layout.slot_cols, rows), zp_t;
+    const bool has_zp = !qp.zero_point.empty();
+    if (has_zp) zp_t = matrix<float>(layout.slot_cols, rows);
+    for_rows([&](std::size_t r) {
+      for (std::size_t g = 0; g < layout.slot_cols; ++g) {
+        scale_t(g, r) = detail::effective_scale(qp.scale(layout.slot_row(r), g), qp.global_scale);
+        if (has_zp) zp_t(g, r) = static_cast<float>(qp.zero_point(layout.slot_row(r), g));
+      }
+    });
+    constexpr std::size_t R = detail::gptq_tile_rows;
+    const std::size_t tiles = (rows + R - 1) / R;
+    const std::size_t tile_chunks = parallel_chunks(tiles, 2);
     detail::with_family(a, [&](auto fam) {
       constexpr auto F = decltype(fam)::value;
-      const float q_min = a.q_min(), q_max = a.q_max();
-      const bool fp32_math = qp.global_scale > 0.0f || a.is_mx();  // as quantize.hpp decides
-      const bool has_zp = !qp.zero_point.empty();
+      detail::sweep_params sp{a.q_min(), a.q_max(), qp.global_scale > 0.0f || a.is_mx()};  // as quantize.hpp decides
       for (std::size_t i1 = 0; i1 < cols; i1 += bs) {
         const std::size_t i2 = std::min(cols, i1 + bs);
-        // Rows are independent inside a block: each thread sweeps its own rows.
-        parallel_for_chunks(rows, row_chunks, [&](std::size_t, std::size_t r0, std::size_t r1) {
-          for (std::size_t r = r0; r < r1; ++r) {
-            const std::size_t sr = layout.slot_row(r);
-            float* LLMC_RESTRICT wr = &wf(r, 0);
-            float* LLMC_RESTRICT er = &err(r, 0);
-            double loss = 0.0;
-            for (std::size_t i = i1; i < i2; ++i) {
-              const auto sc = static_cast<std::size_t>(gsweep[i]);
-              const float s = detail::effective_scale(qp.scale(sr, sc), qp.global_scale);
-              const float zp = has_zp ? static_cast<float>(qp.zero_point(sr, sc)) : 0.0f;
-              const float x = wr[i];
-              const std::uint8_t code = detail::quantize_element<F, T>(x, s, zp, q_min, q_max, fp32_math);
-              const float q = detail::dequantize_element<F, T>(code, s, zp, fp32_math);
-              const float d = u(i, i);
-              const float e = (x - q) / d;
-              loss += static_cast<double>(e) * static_cast<double>(e);
-              codes_sweep(r, i) = code;
-              wr[i] = q;
-              er[i - i1] = e;
-              const float* LLMC_RESTRICT hrow = &u(i, 0);
-              for (std::size_t j = i + 1; j < i2; ++j) wr[j] -= e * hrow[j];
-            }
-            row_loss[r] += loss;
-          }
+        // Rows are independent inside a block: each thread sweeps its own tiles of rows.
+        parallel_for_chunks(tiles, tile_chunks, [&](std::size_t, std::size_t t0, std::size_t t1) {
+          for (std::size_t t = t0; t < t1; ++t)
+            detail::sweep_tile<F, T>(sp, t * R, std::min(rows, t * R + R), i1, i2, wf, u, gsweep, scale_t,
+                                     has_zp ? &zp_t : nullptr, codes_sweep, err, row_loss);
         });
+        // Lazy batch update of the trailing columns: W[:, i2:] -= E U[i1:i2, i2:].
         if (i2 < cols)
           gemm(-1.0f, cview(err).block(0, 0, rows, i2 - i1), cview(u).block(i1, i2, i2 - i1, cols - i2), 1.0f,
                wf.view().block(0, i2, rows, cols - i2));
@@ -330,14 +420,19 @@ struct gptq {
     q.args.actorder = act;
     q.model_dtype = D::type;
     q.codes = matrix<std::uint8_t>(rows, cols);
-    for (std::size_t r = 0; r < rows; ++r)
+    for_rows([&](std::size_t r) {
       for (std::size_t i = 0; i < cols; ++i) q.codes(r, static_cast<std::size_t>(perm[i])) = codes_sweep(r, i);
+    });
     if (act == act_order::group) {
       q.g_idx.assign(cols, 0);
       for (std::size_t i = 0; i < cols; ++i) q.g_idx[static_cast<std::size_t>(perm[i])] = gsweep[i];
     }
     q.params = std::move(qp);
-    res.weight = dequantize<T>(q);
+    // The working copy now holds every column's dequantized value (in T): un-permute it.
+    res.weight = matrix<T>(rows, cols);
+    for_rows([&](std::size_t r) {
+      for (std::size_t i = 0; i < cols; ++i) res.weight(r, static_cast<std::size_t>(perm[i])) = D::from_float(wf(r, i));
+    });
     return res;
   }
 
@@ -368,7 +463,7 @@ struct gptq {
       for (linear_weight& l : ctx.linears)
         if (l.input == first.input && weight_args_for(scheme, l).enabled()) group.push_back(&l);
       if (group.empty()) continue;
-      const hessian_accumulator& acc = detail::hessian_of<Scheme>(ctx.input_of(*group.front()));
+      const hessian_accumulator& acc = ctx.input_of(*group.front()).hessian;
       std::optional<gptq_factor> factors[2];
       float joint_min = 0.0f, joint_max = 0.0f;
       for (linear_weight* l : group) {

@@ -103,7 +103,7 @@ concept complete_recipe = method<R> && !detail::must_precede_quantizer<R>();
 template <method R>
 void apply_recipe(const R& r, layer_context& ctx) {
   static_assert(complete_recipe<R>,
-                "llmc: AWQ only rescales weights; add a quantizing method after it (e.g. recipe<awq<S>, rtn<S>> or "
+                "llmc: AWQ only rescales weights: add a quantizing method after it (e.g. recipe<awq<S>, rtn<S>> or "
                 "recipe<awq<S>, gptq<S>>), as LLM Compressor requires");
   r.apply(ctx);
 }

@@ -6,8 +6,10 @@
 // get their qparams from calibration batches through an activation_observer, which keeps the
 // configured observer's semantics: static_minmax (union of ranges, the FP8 and NVFP4 presets),
 // minmax (EMA, constant 0.01, the first batch initialises) or memoryless_minmax (the last batch
-// only: HEAD's default for static args without an explicit observer, spec §4.7). Dynamic args
-// need no calibration. Invariants: quantize_weight(s, w) is exactly quantize_weight() of the scheme
+// only: HEAD's default for static args without an explicit observer, spec §4.7); an MSE observer on
+// an activation keeps its averaging (mse -> minmax, memoryless_mse -> memoryless_minmax) but not the
+// grid search, which LLM Compressor runs per observation on the observed batch. Dynamic args need
+// no calibration. Invariants: quantize_weight(s, w) is exactly quantize_weight() of the scheme
 // layer; the activation scale of a tensor-strategy input is a [1, 1] qparams.
 #pragma once
 

@@ -11,6 +11,7 @@
 // Not scheme-dependent: it only edits weights; quantization comes after it in a recipe.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -20,6 +21,7 @@
 #include <vector>
 
 #include "llmc/core/error.hpp"
+#include "llmc/core/parallel.hpp"
 #include "llmc/method/channel_stats.hpp"
 #include "llmc/method/concepts.hpp"
 #include "llmc/method/mappings.hpp"
@@ -43,11 +45,30 @@ void column_absmax_into(const M& w_in, std::span<float> acc) {
     LLMC_THROW(shape_error, "llmc.method.101",
                "smoothing: a balance weight has " + std::to_string(w.cols()) + " input columns, the smoothed activation has " +
                    std::to_string(acc.size()) + " channels; every balance Linear must take the smooth layer's output");
-  for (std::size_t r = 0; r < w.rows(); ++r)
-    for (std::size_t c = 0; c < w.cols(); ++c) {
-      const float v = std::fabs(D::to_float(w(r, c)));
-      acc[c] = v > acc[c] ? v : acc[c];
+  // Row chunks reduce into their own partial maxima, merged in order (max is exact anyway).
+  const std::size_t chunks = parallel_chunks(w.rows(), std::max<std::size_t>(1, (std::size_t{1} << 16) / std::max<std::size_t>(1, w.cols())));
+  std::vector<std::vector<float>> part(chunks);
+  parallel_for_chunks(w.rows(), chunks, [&](std::size_t k, std::size_t r0, std::size_t r1) {
+    std::vector<float> m(acc.begin(), acc.end());
+    float* LLMC_RESTRICT pm = m.data();
+    for (std::size_t r = r0; r < r1; ++r) {
+      if (w.stride(1) == 1) {
+        const auto* LLMC_RESTRICT row = w.row(r);
+        for (std::size_t c = 0; c < w.cols(); ++c) {
+          const float v = std::fabs(D::to_float(row[c]));
+          pm[c] = v > pm[c] ? v : pm[c];
+        }
+      } else {
+        for (std::size_t c = 0; c < w.cols(); ++c) {
+          const float v = std::fabs(D::to_float(w(r, c)));
+          pm[c] = v > pm[c] ? v : pm[c];
+        }
+      }
     }
+    part[k] = std::move(m);
+  });
+  for (const auto& m : part)
+    for (std::size_t c = 0; c < acc.size(); ++c) acc[c] = m[c] > acc[c] ? m[c] : acc[c];
 }
 
 /// w[:, j] *= s[j] (in w's dtype).
@@ -60,8 +81,18 @@ void scale_columns(M&& w_in, std::span<const float> s) {
     LLMC_THROW(shape_error, "llmc.method.101",
                "smoothing: a balance weight has " + std::to_string(w.cols()) + " input columns for " + std::to_string(s.size()) +
                    " scales");
-  for (std::size_t r = 0; r < w.rows(); ++r)
-    for (std::size_t c = 0; c < w.cols(); ++c) w(r, c) = D::from_float(D::to_float(w(r, c)) * s[c]);
+  const std::size_t chunks = parallel_chunks(w.rows(), std::max<std::size_t>(1, (std::size_t{1} << 16) / std::max<std::size_t>(1, w.cols())));
+  parallel_for_chunks(w.rows(), chunks, [&](std::size_t, std::size_t r0, std::size_t r1) {
+    const float* LLMC_RESTRICT ps = s.data();
+    for (std::size_t r = r0; r < r1; ++r) {
+      if (w.stride(1) == 1) {
+        auto* LLMC_RESTRICT row = w.row(r);
+        for (std::size_t c = 0; c < w.cols(); ++c) row[c] = D::from_float(D::to_float(row[c]) * ps[c]);
+      } else {
+        for (std::size_t c = 0; c < w.cols(); ++c) w(r, c) = D::from_float(D::to_float(w(r, c)) * ps[c]);
+      }
+    }
+  });
 }
 
 /// The last s.size() rows of w divided by s (a Linear smooth layer; with fused qkv the v rows are
@@ -127,10 +158,14 @@ inline std::vector<float> smoothquant_scales_from(const channel_minmax& act, std
 template <class... W>
   requires(host_matrix<W> && ...)
 void fold_smoothing(std::span<const float> s, std::span<float> norm_weight, std::span<float> norm_bias, W&&... balance) {
-  if (norm_weight.size() != s.size())
+  if (norm_weight.size() != s.size() || (!norm_bias.empty() && norm_bias.size() != s.size()))
     LLMC_THROW(shape_error, "llmc.method.102",
                "smoothing: the norm has " + std::to_string(norm_weight.size()) + " channels for " + std::to_string(s.size()) +
                    " scales");
+  // Check every balance weight before editing any of them.
+  if (((cview(balance).cols() != s.size()) || ...))
+    LLMC_THROW(shape_error, "llmc.method.101",
+               "smoothing: a balance weight's input width differs from the " + std::to_string(s.size()) + " scales");
   (detail::scale_columns(balance, s), ...);
   detail::divide_tail(norm_weight, s);
   detail::divide_tail(norm_bias, s);
@@ -155,9 +190,12 @@ struct smoothquant {
     return smoothquant_scales_from(act, colmax, smoothing_strength, algorithm);
   }
 
-  /// Smooths every mapping whose smooth layer and balance Linears are in the layer. The balance
-  /// input's statistics are rescaled so that later methods of a recipe see the smoothed input.
-  /// @throws config_error llmc.method.104 when balance Linears of one mapping have different inputs.
+  /// Smooths every mapping whose smooth layer and balance Linears are in the layer (others are
+  /// skipped with a note). The balance input's statistics are rescaled so that later methods of a
+  /// recipe see the smoothed input. Nothing is modified for a mapping that throws.
+  /// @throws config_error llmc.method.012 / .013 (no statistics, or balance Linears with different
+  /// inputs), .103 (the statistic saw no token), .105 (a balance Linear is already quantized);
+  /// shape_error llmc.method.101 / .102 (widths of the norm and the Linears disagree).
   void apply(layer_context& ctx) const {
     for (const smoothquant_mapping& m : mappings) {
       norm_weight* norm = ctx.find_norm(m.smooth);
@@ -180,12 +218,12 @@ struct smoothquant {
       if (algorithm == smoothing_algorithm::smoothquant)
         for (linear_weight* l : bal) detail::column_absmax_into(l->weight, colmax);
       const std::vector<float> s = smoothquant_scales_from(in.minmax, colmax, smoothing_strength, algorithm);
-      const float range_before = detail::max_of(in.minmax.range());
-      for (linear_weight* l : bal) detail::scale_columns(l->weight, s);
       if (norm->weight.size() != s.size())
         LLMC_THROW(shape_error, "llmc.method.102",
                    ctx.full_name(m.smooth) + " has " + std::to_string(norm->weight.size()) + " channels, its balance Linears take " +
                        std::to_string(s.size()));
+      const float range_before = detail::max_of(in.minmax.range());
+      for (linear_weight* l : bal) detail::scale_columns(l->weight, s);
       detail::divide_tail(norm->weight, s);
       detail::divide_tail(norm->bias, s);
       in.rescale(s);

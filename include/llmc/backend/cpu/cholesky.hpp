@@ -27,33 +27,43 @@ namespace detail {
 /// Width of the diagonal blocks handled by plain loops.
 inline constexpr std::size_t factor_block = 128;
 
-/// Lower Cholesky of a small block in place (double accumulation). Returns 0 or j + 1.
+/// sum_p a[p] * b[p] in double, with 8 independent partial sums (so the loop vectorizes without
+/// reassociating a single sum; the result does not depend on the ISA).
+template <class B>
+inline double dot8(const float* LLMC_RESTRICT a, const B* LLMC_RESTRICT b, std::size_t n) noexcept {
+  double s[8] = {};
+  std::size_t p = 0;
+  for (; p + 8 <= n; p += 8)
+    for (std::size_t l = 0; l < 8; ++l) s[l] += static_cast<double>(a[p + l]) * static_cast<double>(b[p + l]);
+  for (std::size_t l = 0; p < n; ++p, ++l) s[l] += static_cast<double>(a[p]) * static_cast<double>(b[p]);
+  return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+}
+
+/// Lower Cholesky of a small block in place (Cholesky–Crout by rows, double accumulation).
+/// Returns 0 or j + 1. Rows must be contiguous (column stride 1).
 inline std::size_t cholesky_small(matrix_view<float> a) {
   const std::size_t n = a.rows();
   for (std::size_t j = 0; j < n; ++j) {
-    double d = a(j, j);
-    for (std::size_t p = 0; p < j; ++p) d -= static_cast<double>(a(j, p)) * a(j, p);
+    const float* rj = a.row(j);
+    const double d = static_cast<double>(a(j, j)) - dot8(rj, rj, j);
     if (!(d > 0.0) || !std::isfinite(d)) return j + 1;
     const double ljj = std::sqrt(d);
     a(j, j) = static_cast<float>(ljj);
-    for (std::size_t i = j + 1; i < n; ++i) {
-      double s = a(i, j);
-      for (std::size_t p = 0; p < j; ++p) s -= static_cast<double>(a(i, p)) * a(j, p);
-      a(i, j) = static_cast<float>(s / ljj);
-    }
+    for (std::size_t i = j + 1; i < n; ++i) a(i, j) = static_cast<float>((a(i, j) - dot8(a.row(i), rj, j)) / ljj);
   }
   return 0;
 }
 
 /// out = inverse of the small lower-triangular block l, as a dense matrix (zeros above the diagonal).
+/// Rows of l must be contiguous.
 inline void invert_lower_small(matrix_view<const float> l, matrix<float>& out) {
   const std::size_t n = l.rows();
   out = matrix<float>(n, n, 0.0f);
   std::vector<double> x(n);
   for (std::size_t j = 0; j < n; ++j) {
+    // Column j of L^-1 solves L x = e_j by forward substitution; x_p = 0 for p < j.
     for (std::size_t i = j; i < n; ++i) {
-      double s = i == j ? 1.0 : 0.0;
-      for (std::size_t p = j; p < i; ++p) s -= static_cast<double>(l(i, p)) * x[p];
+      const double s = (i == j ? 1.0 : 0.0) - dot8(l.row(i) + j, x.data() + j, i - j);
       x[i] = s / l(i, i);
     }
     for (std::size_t i = j; i < n; ++i) out(i, j) = static_cast<float>(x[i]);
@@ -135,16 +145,38 @@ void invert_lower_with(matrix_view<float> l, Gemm&& gemm_fn) {
   }
 }
 
-/// cholesky_with on llmc's own GEMM / SYRK.
+namespace detail {
+/// Runs f on a row-major copy of the lower triangle of a when its rows are not contiguous.
+template <class F>
+decltype(auto) on_row_major(matrix_view<float> a, F&& f) {
+  if (a.stride(1) == 1) return f(a);
+  matrix<float> tmp(a.rows(), a.cols(), 0.0f);
+  for (std::size_t i = 0; i < a.rows(); ++i)
+    for (std::size_t j = 0; j <= i && j < a.cols(); ++j) tmp(i, j) = a(i, j);
+  struct copy_back {
+    matrix<float>& t;
+    matrix_view<float> a;
+    ~copy_back() {
+      for (std::size_t i = 0; i < a.rows(); ++i)
+        for (std::size_t j = 0; j <= i && j < a.cols(); ++j) a(i, j) = t(i, j);
+    }
+  } guard{tmp, a};
+  return f(tmp.view());
+}
+}  // namespace detail
+
+/// cholesky_with on llmc's own GEMM / SYRK (any strides).
 inline std::size_t cholesky(matrix_view<float> a) {
   if (a.rows() != a.cols()) LLMC_THROW(shape_error, "llmc.backend.003", "cholesky: the matrix must be square");
-  return cholesky_with(a, [](auto&&... x) { gemm(x...); }, [](auto&&... x) { syrk(x...); });
+  return detail::on_row_major(a, [](matrix_view<float> m) {
+    return cholesky_with(m, [](auto&&... x) { gemm(x...); }, [](auto&&... x) { syrk(x...); });
+  });
 }
 
-/// invert_lower_with on llmc's own GEMM.
+/// invert_lower_with on llmc's own GEMM (any strides).
 inline void invert_lower(matrix_view<float> l) {
   if (l.rows() != l.cols()) LLMC_THROW(shape_error, "llmc.backend.004", "invert_lower: the matrix must be square");
-  invert_lower_with(l, [](auto&&... x) { gemm(x...); });
+  detail::on_row_major(l, [](matrix_view<float> m) { invert_lower_with(m, [](auto&&... x) { gemm(x...); }); });
 }
 
 }  // namespace llmc::cpu

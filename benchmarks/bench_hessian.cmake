@@ -1,0 +1,5 @@
+if(TARGET llmc::blas)
+  llmc_add_benchmark(bench_hessian SOURCES ${CMAKE_CURRENT_LIST_DIR}/bench_hessian.cpp LIBS llmc::blas)
+else()
+  llmc_add_benchmark(bench_hessian SOURCES ${CMAKE_CURRENT_LIST_DIR}/bench_hessian.cpp)
+endif()
