@@ -69,6 +69,7 @@ struct linear_weight {
   scalar_type dtype = scalar_type::float32;   ///< the checkpoint's dtype
   std::optional<quant_args> weight_args;      ///< this Linear's own weight args (another config group), else the method's scheme
   std::optional<quantized_tensor> quantized;  ///< set by a quantizing method; weight then holds its dequantized values
+  std::optional<qparams> input_qparams;       ///< static input activation qparams (FP8 input_scale, NVFP4 input_global_scale)
 
   [[nodiscard]] std::size_t out_features() const noexcept { return weight.rows(); }
   [[nodiscard]] std::size_t in_features() const noexcept { return weight.cols(); }

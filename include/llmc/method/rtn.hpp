@@ -213,7 +213,12 @@ struct rtn {
         x(0, 1) = mx;
         activation_observer ao(in, observer_options{});
         ao.observe(x);
-        const qparams p = ao.get_qparams<float>();
+        // The input scale is stored in the model's dtype, like the weight scale (spec §4.8).
+        const qparams p = detail::with_model_dtype(first.dtype, [&](auto tag) {
+          return ao.get_qparams<typename decltype(tag)::type>();
+        });
+        for (linear_weight& l : ctx.linears)
+          if (l.input == first.input) l.input_qparams = p;
         const std::string what = p.scale.empty() ? "input_global_scale " + std::to_string(p.global_scale)
                                                  : "input_scale " + std::to_string(p.scale(0, 0));
         ctx.note(name, first.input, what + " from the range [" + std::to_string(mn) + ", " + std::to_string(mx) + "]", mn,
