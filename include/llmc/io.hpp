@@ -12,3 +12,7 @@
 #include "llmc/io/output_directory.hpp"
 #include "llmc/io/safetensors.hpp"
 #include "llmc/io/safetensors_writer.hpp"
+#include "llmc/io/compressed_tensors_config.hpp"
+#include "llmc/io/compressed_tensors_format.hpp"
+#include "llmc/io/compressed_tensors_reader.hpp"
+#include "llmc/io/compressed_tensors_writer.hpp"

@@ -59,6 +59,38 @@ namespace llmc::io_errc {
 // | llmc.io.162  | output folder operation failed (mkdir, write, fsync, rename)   | check free space and permissions on the parent  |
 // | llmc.io.163  | output folder used after commit() or committed twice           | programming error: create a new output_directory|
 // | llmc.io.164  | relative file name escapes the output folder or is empty       | use a plain relative name such as "config.json" |
+// |--------------|--------------- compressed-tensors checkpoints (io/compressed_tensors_*.hpp) ----------------------------|
+// | llmc.io.201  | compressed-tensors version string unparsable or outside the    | target one of 0.11 .. 0.18 (e.g. "0.12", "0.18")|
+// |              | supported range (config_error)                                 |                                                 |
+// | llmc.io.202  | a scheme cannot be written for the target version or format    | raise the target version, or change the scheme  |
+// |              | (MX before 0.13/0.15, quantized Embedding in 0.15-0.16, FP4    | (the message names the rule)                    |
+// |              | with actorder=group, static output activations) (config_error) |                                                 |
+// | llmc.io.203  | a compression format cannot store the module's scheme (forced  | drop the format override or pick one that fits  |
+// |              | format mismatch, "dense"/"mixed-precision" for a module)       |                                                 |
+// | llmc.io.204  | a module's shape does not fit its scheme, or a quantized tensor | use a group size that divides the width, another|
+// |              | is inconsistent with its own layout (shape_error)              | config group, or ignore the module              |
+// | llmc.io.205  | a quantized tensor's args differ from its config group, or the | quantize with the group's scheme; declare the   |
+// |              | group index is unknown (config_error)                          | group with add_config_group first               |
+// | llmc.io.206  | activation qparams do not match the scheme: a static input     | pass exactly the qparams the input args need    |
+// |              | scale / zero point / NVFP4 global scale missing or unexpected  |                                                 |
+// |              | (config_error)                                                 |                                                 |
+// | llmc.io.207  | a scale or global scale is not finite and positive, or not     | the qparams were not made for this model dtype: |
+// |              | exactly representable in its storage dtype (numeric_error)     | quantize with the model's own dtype             |
+// | llmc.io.208  | a module or tensor is added twice, or the writer is used after | give each module/tensor once; create a new      |
+// |              | finish()                                                        | writer per checkpoint                           |
+// | llmc.io.210  | config.json has no quantization_config, or its quant_method is | the folder is not a compressed-tensors          |
+// |              | not "compressed-tensors"                                       | checkpoint                                      |
+// | llmc.io.211  | a quantization_config field is missing, of the wrong JSON type,| fix config.json (the message names the field)   |
+// |              | unknown, or its quantization args are invalid                  |                                                 |
+// | llmc.io.212  | a compression format this reader does not decode (sparse,      | decompress it with compressed-tensors first     |
+// |              | marlin-24, unknown name)                                       |                                                 |
+// | llmc.io.213  | a compressed module lacks a tensor its format needs, or one has| the checkpoint is corrupt or was written for    |
+// |              | the wrong dtype or shape                                       | another scheme                                  |
+// | llmc.io.214  | no module of that name holds a weight in the checkpoint        | check the name against modules()               |
+// | llmc.io.215  | stored values are invalid: weight_shape disagrees with the     | the checkpoint is corrupt                       |
+// |              | packed data, g_idx outside the groups, a NaN E8M0 scale        |                                                 |
+// | llmc.io.216  | the model dtype of an NVFP4/MX module cannot be determined (no | pass the dtype to decompress explicitly         |
+// |              | torch_dtype in config.json and no floating-point dense tensor) |                                                 |
 // clang-format on
 
 inline constexpr const char* os_error = "llmc.io.101";
@@ -99,5 +131,20 @@ inline constexpr const char* output_overlaps_input = "llmc.io.161";
 inline constexpr const char* output_fs = "llmc.io.162";
 inline constexpr const char* output_committed = "llmc.io.163";
 inline constexpr const char* output_bad_name = "llmc.io.164";
+inline constexpr const char* ct_version = "llmc.io.201";
+inline constexpr const char* ct_unsupported_scheme = "llmc.io.202";
+inline constexpr const char* ct_format_mismatch = "llmc.io.203";
+inline constexpr const char* ct_shape = "llmc.io.204";
+inline constexpr const char* ct_group_mismatch = "llmc.io.205";
+inline constexpr const char* ct_activation_qparams = "llmc.io.206";
+inline constexpr const char* ct_bad_scale = "llmc.io.207";
+inline constexpr const char* ct_duplicate = "llmc.io.208";
+inline constexpr const char* ct_not_compressed = "llmc.io.210";
+inline constexpr const char* ct_config_field = "llmc.io.211";
+inline constexpr const char* ct_unsupported_format = "llmc.io.212";
+inline constexpr const char* ct_module_tensor = "llmc.io.213";
+inline constexpr const char* ct_no_module = "llmc.io.214";
+inline constexpr const char* ct_bad_values = "llmc.io.215";
+inline constexpr const char* ct_model_dtype = "llmc.io.216";
 
 }  // namespace llmc::io_errc

@@ -187,6 +187,11 @@ class output_directory {
       LLMC_THROW(io_error, io_errc::output_fs,
                  source.string() + ": copying to " + dest.string() + " failed (" + ec.message() + ")");
     }
+    // A copy keeps the source's mode; a read-only input (a fixture, a store) must not make the
+    // output read-only: output files are rw-r--r-- like every file we write.
+    namespace fs = std::filesystem;
+    fs::permissions(dest, fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read | fs::perms::others_read,
+                    fs::perm_options::replace, ec);
   }
 
   /// Copies those of `names` (default: tokenizer and generation files) that exist in `source_dir`;

@@ -5,7 +5,7 @@
 // offset to u = q + 2^(b-1) and packed densely: value i occupies bits [i*b, i*b+b) of the
 // concatenated little-end-first int32 words, spilling into the next word when it crosses one; a row
 // of n values takes packed_words(n, b) = ceil(n*b/32) words and the unused high bits of the last
-// word are 0 (CT pads with u = 0). This is the layout of CT >= 0.17 (PR #715); for b in {1,2,4,8}
+// word are 0 (CT pads with u = 0). This is the layout of CT >= 0.18.0 (PR #732; 0.17 still packs per word); for b in {1,2,4,8}
 // it equals the older per-word layout. The older layout for b in {3,5,6,7} (CT <= 0.16:
 // floor(32/b) values per word, value i in word i / (32/b) at bit b*(i % (32/b)),
 // [CT-old] .../quantized_compressors/pack_quantized.py) is pack_int_bits_legacy.
@@ -293,7 +293,7 @@ void unpack_int_bits(std::span<const std::int32_t> words, std::span<std::int8_t>
   detail::unpack_dense<Bits>(detail::as_words(words), q.size(), q.data());
 }
 
-/// Pack n signed codes q in [-2^(b-1), 2^(b-1)-1] into int32 words, dense layout of CT >= 0.17:
+/// Pack n signed codes q in [-2^(b-1), 2^(b-1)-1] into int32 words, dense layout of CT >= 0.18:
 /// u = q + 2^(b-1), value i at bits [i*b, i*b+b) of the little-end-first words.
 /// `out` must have packed_words(n, bits) words; it is fully written.
 /// @throws llmc::config_error "llmc.numeric.002" (bits outside [1, 8]),

@@ -1,6 +1,6 @@
 // llmc/scheme/pack.hpp — a quantized_tensor in compressed-tensors' stored layouts, and back.
 //
-// pack-quantized ([CT] compressors/pack_quantized/helpers.py; spec §8.4): integer codes offset by
+// pack-quantized ([CT] compressors/pack_quantized/helpers.py; spec §8.4, dense since CT 0.18.0): codes offset by
 // 2^(b-1) and packed densely into int32 words along the input dimension, [rows, ceil(cols*b/32)];
 // asymmetric zero points packed the same way along the OUTPUT dimension, [ceil(slot_rows*b/32),
 // slot_cols]. FP4 (NVFP4/MXFP4; spec §8.5): two E2M1 codes per uint8, even column in the low
@@ -16,7 +16,7 @@
 
 namespace llmc {
 
-/// Which integer packing to produce: dense (CT >= 0.17) or the older per-word one.
+/// Which integer packing to produce: dense (CT >= 0.18.0) or the older per-word one (CT <= 0.17).
 enum class int_packing : std::uint8_t { dense, legacy_per_word };
 
 namespace detail {
