@@ -179,3 +179,20 @@ TEST_CASE_TEMPLATE("the fused single-pass path equals observer + quantize, bit f
   set_max_threads(0);
   CHECK(one.codes == quantize_weight(presets::W4A16{}, w).codes);
 }
+
+TEST_CASE("quantize_weight_into reuses buffers and gives the same result; the pack into variant too") {
+  const auto w1 = random_weights(64, 256, 31), w2 = random_weights(64, 256, 32);
+  quantized_tensor q;
+  quantize_weight_into(q, presets::W4A16{}, w1);
+  const auto* buffer = q.codes.data();
+  quantize_weight_into(q, presets::W4A16{}, w2);
+  CHECK(q.codes.data() == buffer);  // same shape: the code buffer was reused
+  const auto fresh = quantize_weight(presets::W4A16{}, w2);
+  CHECK(q.codes == fresh.codes);
+  CHECK(q.params.scale == fresh.params.scale);
+  matrix<std::int32_t> words;
+  pack_int_codes_into(words, q);
+  CHECK(words == pack_int_codes(fresh));
+  quantize_weight_into(q, presets::FP8{}, w1);  // another scheme and strategy (per tensor)
+  CHECK(q.codes == quantize_weight(presets::FP8{}, w1).codes);
+}

@@ -29,6 +29,34 @@ using u16x16 = std::uint16_t __attribute__((vector_size(32)));
 #define LLMC_HAS_VECTOR_EXT 0
 #endif
 
+#if LLMC_HAS_VECTOR_EXT
+using f32x8 = float __attribute__((vector_size(32)));
+using f32x4 = float __attribute__((vector_size(16)));
+/// Horizontal min and max of 16 lanes by halving (4 vector steps instead of 15 scalar ones: this
+/// runs once per qparam slot, i.e. every 32-128 elements for group strategies).
+inline void reduce_minmax(f32x16 vmn, f32x16 vmx, float& mn, float& mx) noexcept {
+  f32x8 a_lo, a_hi, b_lo, b_hi;
+  std::memcpy(&a_lo, &vmn, 32);
+  std::memcpy(&a_hi, reinterpret_cast<const char*>(&vmn) + 32, 32);
+  std::memcpy(&b_lo, &vmx, 32);
+  std::memcpy(&b_hi, reinterpret_cast<const char*>(&vmx) + 32, 32);
+  const f32x8 a8 = a_hi < a_lo ? a_hi : a_lo, b8 = b_hi > b_lo ? b_hi : b_lo;
+  f32x4 c_lo, c_hi, d_lo, d_hi;
+  std::memcpy(&c_lo, &a8, 16);
+  std::memcpy(&c_hi, reinterpret_cast<const char*>(&a8) + 16, 16);
+  std::memcpy(&d_lo, &b8, 16);
+  std::memcpy(&d_hi, reinterpret_cast<const char*>(&b8) + 16, 16);
+  const f32x4 c4 = c_hi < c_lo ? c_hi : c_lo, d4 = d_hi > d_lo ? d_hi : d_lo;
+  float x = c4[0], y = d4[0];
+  for (int j = 1; j < 4; ++j) {
+    x = c4[j] < x ? c4[j] : x;
+    y = d4[j] > y ? d4[j] : y;
+  }
+  mn = x < mn ? x : mn;
+  mx = y > mx ? y : mx;
+}
+#endif
+
 /// Min and max of n floats produced by load(i) for i in [0, n), where Load16 loads 16 at once.
 /// Element types: float (load as is) or uint16 bf16 bits (widened by a shift).
 inline void minmax_f32(const float* in, std::size_t n, float& mn_out, float& mx_out) noexcept {
@@ -44,10 +72,7 @@ inline void minmax_f32(const float* in, std::size_t n, float& mn_out, float& mx_
       vmn = v < vmn ? v : vmn;
       vmx = v > vmx ? v : vmx;
     }
-    for (int j = 0; j < 16; ++j) {
-      mn = vmn[j] < mn ? vmn[j] : mn;
-      mx = vmx[j] > mx ? vmx[j] : mx;
-    }
+    reduce_minmax(vmn, vmx, mn, mx);
   }
 #endif
   for (; i < n; ++i) {
@@ -78,10 +103,7 @@ inline void minmax_bf16_bits(const std::uint16_t* in, std::size_t n, float& mn_o
       vmn = v < vmn ? v : vmn;
       vmx = v > vmx ? v : vmx;
     }
-    for (int j = 0; j < 16; ++j) {
-      mn = vmn[j] < mn ? vmn[j] : mn;
-      mx = vmx[j] > mx ? vmx[j] : mx;
-    }
+    reduce_minmax(vmn, vmx, mn, mx);
   }
 #endif
   for (; i < n; ++i) {

@@ -37,17 +37,23 @@ inline std::size_t words_for(std::size_t n, int bits, int_packing layout) {
 }
 }  // namespace detail
 
-/// weight_packed of an integer quantized_tensor: int32 [rows, words per row].
-inline matrix<std::int32_t> pack_int_codes(const quantized_tensor& q, int_packing layout = int_packing::dense) {
+/// weight_packed of an integer quantized_tensor into `out` (reused when it has the right shape).
+inline void pack_int_codes_into(matrix<std::int32_t>& out, const quantized_tensor& q, int_packing layout = int_packing::dense) {
   if (!q.args.is_int()) LLMC_THROW(config_error, "llmc.scheme.020", "pack_int_codes: the tensor is not integer-quantized");
   const int bits = q.args.num_bits;
   const std::size_t words = detail::words_for(q.cols(), bits, layout);
-  matrix<std::int32_t> out(q.rows(), words);
+  if (out.rows() != q.rows() || out.cols() != words) out = matrix<std::int32_t>(q.rows(), words);
   for (std::size_t r = 0; r < q.rows(); ++r) {
     // codes hold int8 two's complement bytes; viewing unsigned char storage as int8 is allowed.
     const auto* row = reinterpret_cast<const std::int8_t*>(&q.codes(r, 0));
     detail::pack_row({row, q.cols()}, bits, {&out(r, 0), words}, layout);
   }
+}
+
+/// weight_packed of an integer quantized_tensor: int32 [rows, words per row].
+inline matrix<std::int32_t> pack_int_codes(const quantized_tensor& q, int_packing layout = int_packing::dense) {
+  matrix<std::int32_t> out;
+  pack_int_codes_into(out, q, layout);
   return out;
 }
 

@@ -25,7 +25,8 @@ namespace detail {
 /// shares qparam slots (one row, or one block height) is reduced, turned into qparams and
 /// quantized while it is still in cache. Bit-identical to observer + quantize (tested).
 template <class S>
-quantized_tensor fused_minmax_quantize(const quant_args& a, matrix_view<const S> x, float global_scale) {
+quantized_tensor fused_minmax_quantize(const quant_args& a, matrix_view<const S> x, float global_scale,
+                                       quantized_tensor&& reuse = {}) {
   using D = compute_dtype<S>;
   require_args<S>(a);
   const qparam_layout l(a, x.rows(), x.cols());
@@ -48,10 +49,13 @@ quantized_tensor fused_minmax_quantize(const quant_args& a, matrix_view<const S>
   }
   if (a.strategy != quant_strategy::tensor_group) global_scale = 0.0f;
   p.global_scale = global_scale;
-  quantized_tensor q;
+  quantized_tensor q = std::move(reuse);
   q.args = a;
   q.model_dtype = D::type;
-  q.codes = matrix<std::uint8_t>(x.rows(), x.cols());
+  q.g_idx.clear();
+  // Reuse the previous result's code buffer when the shape matches: quantizing layer after layer
+  // then never hands multi-megabyte buffers back to the OS and faults them in again.
+  if (q.codes.rows() != x.rows() || q.codes.cols() != x.cols()) q.codes = matrix<std::uint8_t>(x.rows(), x.cols());
   const std::size_t band = a.strategy == quant_strategy::block ? l.block_height : 1;
   const std::size_t n_bands = l.slot_rows;
   const std::size_t min_bands = std::max<std::size_t>(1, (std::size_t{1} << 18) / std::max<std::size_t>(1, band * l.cols));
@@ -115,6 +119,15 @@ qparams weight_qparams(const quant_args& a, const M& w, float global_scale = 0.0
 }
 
 /// Round-to-nearest quantization of a weight with the scheme's weight args.
+/// As quantize_weight below, reusing `out`'s buffers (same shape) for the result.
+template <quantization_scheme S, host_matrix M>
+void quantize_weight_into(quantized_tensor& out, const S& s, const M& w, float global_scale = 0.0f, observer_options o = {}) {
+  if (weight_observer_kind(s.weights.observer) == observer_kind::memoryless_minmax)
+    out = detail::fused_minmax_quantize(s.weights, cview(w), global_scale, std::move(out));
+  else
+    out = quantize(s.weights, w, weight_qparams(s.weights, w, global_scale, o));
+}
+
 /// The min-max observer takes the fused single-pass path; the MSE observer searches first.
 template <quantization_scheme S, host_matrix M>
 quantized_tensor quantize_weight(const S& s, const M& w, float global_scale = 0.0f, observer_options o = {}) {
