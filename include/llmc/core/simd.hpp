@@ -34,7 +34,7 @@ using f32x8 = float __attribute__((vector_size(32)));
 using f32x4 = float __attribute__((vector_size(16)));
 /// Horizontal min and max of 16 lanes by halving (4 vector steps instead of 15 scalar ones: this
 /// runs once per qparam slot, i.e. every 32-128 elements for group strategies).
-inline void reduce_minmax(f32x16 vmn, f32x16 vmx, float& mn, float& mx) noexcept {
+inline void reduce_minmax(const f32x16& vmn, const f32x16& vmx, float& mn, float& mx) noexcept {
   f32x8 a_lo, a_hi, b_lo, b_hi;
   std::memcpy(&a_lo, &vmn, 32);
   std::memcpy(&a_hi, reinterpret_cast<const char*>(&vmn) + 32, 32);
