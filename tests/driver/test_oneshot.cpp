@@ -153,6 +153,36 @@ TEST_CASE("oneshot W4A16 g32 (+ channel down_proj): GPTQ perplexity below RTN") 
   fs::remove_all(out_gptq);
 }
 
+TEST_CASE("oneshot FP8 (static per-tensor input scales) and FP8_DYNAMIC: perplexity within 2% of fp32") {
+  const double fp32 = heldout_perplexity(model_dir);
+  const fs::path out_static = scratch("fp8-static"), out_dynamic = scratch("fp8-dynamic");
+  const oneshot_report st = oneshot(fast_args(out_static), pipeline::parse_recipe(R"(
+quant_stage:
+  quant_modifiers:
+    QuantizationModifier: {ignore: [lm_head], scheme: FP8}
+)", "fp8"));
+  CHECK(st.calibration_tokens == 32 * 512);  // static input scales need calibration
+  check_read_back(st, 35);
+  // Every quantized Linear stores its calibrated input_scale, and evaluation applies it.
+  const compressed_checkpoint cc = compressed_checkpoint::open(st.output);
+  const activation_qparams in = cc.input_qparams("model.layers.2.self_attn.q_proj", "Linear");
+  REQUIRE(in.scale.has_value());
+  CHECK(*in.scale > 0.0f);
+  const oneshot_report dy = oneshot(fast_args(out_dynamic), pipeline::parse_recipe(R"(
+quant_stage:
+  quant_modifiers:
+    QuantizationModifier: {ignore: [lm_head], scheme: FP8_DYNAMIC}
+)", "fp8-dynamic"));
+  CHECK(dy.calibration_tokens == 0);  // data-free
+  const double p_static = heldout_perplexity(out_static), p_dynamic = heldout_perplexity(out_dynamic);
+  MESSAGE("held-out perplexity: fp32 " << fp32 << ", FP8 static " << p_static << ", FP8_DYNAMIC " << p_dynamic);
+  CHECK(p_static < fp32 * 1.02);
+  CHECK(p_dynamic < fp32 * 1.02);
+  CHECK(p_static != p_dynamic);  // the static scale was really used
+  fs::remove_all(out_static);
+  fs::remove_all(out_dynamic);
+}
+
 TEST_CASE("oneshot: a group size that does not divide down_proj fails before any work, listing the Linears") {
   const fs::path out = scratch("misfit");
   const auto r = pipeline::parse_recipe(R"(

@@ -5,10 +5,11 @@
 // compressed_checkpoint::decompress: the weights in the model dtype, widened to fp32) into a
 // causal_lm; each Linear's scheme comes from quantization_config (the config group its name
 // resolves to, ignore first, as compressed-tensors matches), and hooks() fake-quantizes the inputs
-// of Linears whose scheme has dynamic input activations, as vLLM would quantize them at run time
-// ([CT] quantization/lifecycle/forward.py; spec §4.4). A folder without quantization_config loads
-// as the plain model with no hooks. Static input activations are not simulated (the hook throws
-// llmc.model.140), so their perplexity cannot be measured here yet.
+// of Linears whose scheme quantizes input activations, as vLLM would at run time
+// ([CT] quantization/lifecycle/forward.py; spec §4.4): dynamic args from each input's own range,
+// static per-tensor args (FP8, static INT8) with the checkpoint's input_scale / input_zero_point,
+// NVFP4 "local" args with dynamic local scales under the stored input_global_scale. A folder
+// without quantization_config loads as the plain model with no hooks.
 #pragma once
 
 #include <filesystem>
@@ -30,19 +31,47 @@ namespace llmc {
 struct evaluation_model {
   causal_lm model;
   std::map<std::string, runtime_scheme> schemes;  ///< quantized Linears only
+  std::map<std::string, activation_qparams> stored_inputs;  ///< calibrated input qparams from the checkpoint
   bool compressed = false;
 
-  /// Hooks that quantize the dynamic input activations of the quantized Linears (empty if none).
+  /// Hooks that quantize the input activations of the quantized Linears (empty if none do).
+  /// @throws config_error llmc.model.140 (at the first forward) for static inputs the checkpoint
+  ///         has no calibrated scale for, or static strategies other than per tensor.
   [[nodiscard]] forward_hooks hooks() const {
     bool any = false;
     for (const auto& [n, s] : schemes) any = any || s.input_activations.enabled();
     if (!any) return {};
     auto table = schemes;
-    return activation_fake_quant_hooks([table](std::string_view name) -> std::optional<runtime_scheme> {
+    forward_hooks h = activation_fake_quant_hooks([table](std::string_view name) -> std::optional<runtime_scheme> {
       auto it = table.find(std::string(name));
-      if (it == table.end()) return std::nullopt;
+      if (it == table.end() || it->second.input_activations.dynamic != quant_dynamic::dynamic) return std::nullopt;
       return it->second;
     });
+    auto dynamic = std::move(h.transform_linear_input);
+    h.transform_linear_input = [table, stored = stored_inputs, dynamic](const linear_weights& l, matrix_view<float> x,
+                                                                        std::span<const std::uint8_t> mask) {
+      auto it = table.find(l.name);
+      if (it == table.end() || !it->second.input_activations.enabled()) return;
+      const quant_args& a = it->second.input_activations;
+      if (a.dynamic == quant_dynamic::dynamic) {
+        dynamic(l, x, mask);
+        return;
+      }
+      auto si = stored.find(l.name);
+      if (a.dynamic == quant_dynamic::local && si != stored.end() && si->second.global_scale) {
+        fake_quantize(a, x, minmax_qparams(a, x, *si->second.global_scale));
+        return;
+      }
+      if (a.strategy != quant_strategy::tensor || si == stored.end() || !si->second.scale)
+        LLMC_THROW(config_error, model_errc::static_activation,
+                   l.name + ": static input activations need the checkpoint's per-tensor input_scale; none was stored");
+      qparams p;
+      p.layout = qparam_layout(a, x.rows(), x.cols());
+      p.scale = matrix<float>(1, 1, *si->second.scale);
+      if (si->second.zero_point) p.zero_point = matrix<std::int8_t>(1, 1, *si->second.zero_point);
+      fake_quantize(a, x, p);
+    };
+    return h;
   }
 };
 
@@ -68,7 +97,12 @@ inline evaluation_model load_evaluation_model(const std::filesystem::path& dir) 
     l.weight = cc.decompress(name, "Linear");
     if (bias) l.bias = load_vector(md, name + ".bias", out);
     const ct_module_info mi = cc.info(name, "Linear");
-    if (mi.group) em.schemes.emplace(name, qc.config_groups[*mi.group].scheme);
+    if (mi.group) {
+      const runtime_scheme& sc = qc.config_groups[*mi.group].scheme;
+      em.schemes.emplace(name, sc);
+      if (sc.input_activations.enabled() && sc.input_activations.dynamic != quant_dynamic::dynamic)
+        em.stored_inputs.emplace(name, cc.input_qparams(name, "Linear"));
+    }
     return l;
   };
   std::vector<decoder_layer_weights> layers;
