@@ -278,6 +278,9 @@ inline oneshot_report oneshot(const oneshot_args& args, const pipeline::recipe& 
         LLMC_THROW(numeric_error, "llmc.pipeline.120",
                    args.model.string() + ": tensor \"" + name + "\" holds " + (std::isnan(f[j]) ? "NaN" : "Inf") +
                        " at element " + std::to_string(j) + "; the checkpoint is damaged, nothing was written");
+    // The scan pages the whole checkpoint in once: hand each tensor's pages back as soon as it is
+    // checked, so peak memory stays one layer plus the activation cache whatever the model's size.
+    dir.weights().release(name);
   }
 
   // ---- the output (a temporary folder until finish()) ------------------------------------------
@@ -305,6 +308,7 @@ inline oneshot_report oneshot(const oneshot_args& args, const pipeline::recipe& 
     src.text_column = args.text_column;
     const calibration_set set = build_calibration_set(src, args.model, co);
     const matrix<float> embed = load_embedding(dir, spec);
+    dir.weights().release_all();
     for (const auto& b : set.batches) {
       hidden_batch hb;
       hb.batch = b.rows;
@@ -334,6 +338,7 @@ inline oneshot_report oneshot(const oneshot_args& args, const pipeline::recipe& 
     const auto tl = clock::now();
     const std::string prefix = layer_prefix(i);
     decoder_layer_weights w = load_decoder_layer(dir, spec, i);
+    dir.weights().release_all();  // the layer now lives in fp32 copies: drop the mapped pages
     layer_context ctx;
     ctx.prefix = prefix;
     if (needs_data) {
