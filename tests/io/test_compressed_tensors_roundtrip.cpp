@@ -5,6 +5,8 @@
 // write_sharded_safetensors, ignore lists, and the writer's and reader's errors.
 #include <doctest/doctest.h>
 
+#include "support/error_id.hpp"
+
 #include <algorithm>
 #include <cstring>
 #include <random>
@@ -23,17 +25,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-template <class F>
-std::string error_id(F&& f) {
-  try {
-    f();
-  } catch (const llmc::error& e) {
-    return e.id();
-  } catch (const std::exception& e) {
-    return std::string("other: ") + e.what();
-  }
-  return "";
-}
+using test_support::error_id;
 
 template <class T>
 constexpr const char* dtype_text() {

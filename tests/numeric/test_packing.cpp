@@ -2,6 +2,8 @@
 // bit-by-bit reference packer for every width 1..8 (dense and legacy), round trips, error ids.
 #include <doctest/doctest.h>
 
+#include "support/error_id.hpp"
+
 #include <cstdint>
 #include <random>
 #include <string>
@@ -46,15 +48,7 @@ std::vector<std::int8_t> random_codes(std::size_t n, int b, std::mt19937& rng) {
   return q;
 }
 
-template <class F>
-std::string error_id(F&& f) {
-  try {
-    f();
-  } catch (const llmc::error& e) {
-    return e.id();
-  }
-  return "no error";
-}
+using test_support::error_id;
 
 }  // namespace
 

@@ -3,6 +3,8 @@
 // tests/data/datasets/chat/vectors.json), rejection of look-alike templates, tokenizer_info.
 #include <doctest/doctest.h>
 
+#include "support/error_id.hpp"
+
 #include <fstream>
 #include <string>
 #include <vector>
@@ -33,15 +35,7 @@ const std::vector<llmc::chat_message> three = {
     {"assistant", "The cat sat on the mat."},
 };
 
-template <class F>
-std::string error_id(F&& f) {
-  try {
-    f();
-  } catch (const llmc::error& e) {
-    return e.id();
-  }
-  return "no error";
-}
+using test_support::error_id;
 
 }  // namespace
 
