@@ -99,8 +99,8 @@ LLMC_HOST_DEVICE inline float nvfp4_global_scale(float min_val, float max_val) n
 /// calculate_qparams for one slot ([CT] quantization/utils/helpers.py). min/max are values of the
 /// compute dtype T; global_scale > 0 only for tensor_group.
 template <class T>
-LLMC_HOST_DEVICE inline slot_qparams calculate_qparams(const quant_args& a, float min_val, float max_val,
-                                                       float global_scale = 0.0f) noexcept {
+LLMC_HOST_DEVICE LLMC_ALWAYS_INLINE slot_qparams calculate_qparams_inline(const quant_args& a, float min_val,
+                                                                         float max_val, float global_scale = 0.0f) noexcept {
   using D = compute_dtype<T>;
   min_val = std::min(min_val, 0.0f);
   max_val = std::max(max_val, 0.0f);
@@ -138,6 +138,14 @@ LLMC_HOST_DEVICE inline slot_qparams calculate_qparams(const quant_args& a, floa
   }
   if (p.scale == 0.0f) p.scale = scale_in_fp32 ? compute_dtype<float>::eps : D::eps;
   return p;
+}
+
+/// calculate_qparams_inline as an ordinary function (most callers: once per slot of a statistic).
+/// The fused weight quantizer inlines the other one, so that constant args fold its branches.
+template <class T>
+LLMC_HOST_DEVICE inline slot_qparams calculate_qparams(const quant_args& a, float min_val, float max_val,
+                                                       float global_scale = 0.0f) noexcept {
+  return calculate_qparams_inline<T>(a, min_val, max_val, global_scale);
 }
 
 }  // namespace llmc
