@@ -19,9 +19,12 @@
 
 #if defined(__GNUC__) || defined(__clang__)
 #define LLMC_ALWAYS_INLINE inline __attribute__((always_inline))
+/// After a lambda's parameter list: inline it into its caller (hot per-slot helpers).
+#define LLMC_LAMBDA_INLINE __attribute__((always_inline))
 #define LLMC_RESTRICT __restrict__
 #else
 #define LLMC_ALWAYS_INLINE inline
+#define LLMC_LAMBDA_INLINE
 #define LLMC_RESTRICT
 #endif
 

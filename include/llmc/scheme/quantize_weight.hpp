@@ -84,7 +84,7 @@ quantized_tensor fused_minmax_quantize(ArgsSource args, matrix_view<const S> x, 
     parallel_for_chunks(n_bands, parallel_chunks(n_bands, min_bands), [&](std::size_t, std::size_t b0, std::size_t b1) {
       for (std::size_t sr = b0; sr < b1; ++sr) {
         const std::size_t r0 = sr * band, r1 = std::min(x.rows(), r0 + band);
-        for (std::size_t sc = 0; sc < l.slot_cols; ++sc) {
+        auto reduce_slot = [&](std::size_t sc) LLMC_LAMBDA_INLINE {
           const std::size_t c0 = sc * l.group, c1 = std::min(x.cols(), c0 + l.group);
           float mn = std::numeric_limits<float>::infinity(), mx = -std::numeric_limits<float>::infinity();
           for (std::size_t r = r0; r < r1; ++r) {
@@ -106,11 +106,8 @@ quantized_tensor fused_minmax_quantize(ArgsSource args, matrix_view<const S> x, 
           const slot_qparams sq = calculate_qparams_inline<S>(a, mn, mx, global_scale);
           p.scale(sr, sc) = sq.scale;
           if (!a.symmetric) p.zero_point(sr, sc) = static_cast<std::int8_t>(sq.zero_point);
-        }
-        // Codes in a second sweep over the band (still in L1/L2): the slots' qparams are then
-        // independent of each other's codes, so the out-of-order core overlaps their reduce ->
-        // divide -> reciprocal chains instead of stalling on each (1.6x at group size 128).
-        for (std::size_t sc = 0; sc < l.slot_cols; ++sc) {
+        };
+        auto code_slot = [&](std::size_t sc) LLMC_LAMBDA_INLINE {
           const std::size_t c0 = sc * l.group, c1 = std::min(x.cols(), c0 + l.group);
           const float s = effective_scale(p.scale(sr, sc), global_scale);
           const float zp = a.symmetric ? 0.0f : static_cast<float>(p.zero_point(sr, sc));
@@ -122,6 +119,20 @@ quantized_tensor fused_minmax_quantize(ArgsSource args, matrix_view<const S> x, 
               for (std::size_t c = c0; c < c1; ++c)
                 o[c - c0] = quantize_element<F, S>(D::to_float(x(r, c)), s, zp, q_min, q_max, fp32_divide);
             }
+          }
+        };
+        if (band == 1) {
+          // One row: codes in a second sweep over it (still in L1): the slots' qparams are then
+          // independent of each other's codes, so the out-of-order core overlaps their reduce ->
+          // divide -> reciprocal chains instead of stalling on each (1.6x at group size 128).
+          for (std::size_t sc = 0; sc < l.slot_cols; ++sc) reduce_slot(sc);
+          for (std::size_t sc = 0; sc < l.slot_cols; ++sc) code_slot(sc);
+        } else {
+          // Block strategy: a band of block_height rows is larger than L2, but one block (128 x 128
+          // bf16 = 32 KB) is not: reduce and code each block while it is in cache.
+          for (std::size_t sc = 0; sc < l.slot_cols; ++sc) {
+            reduce_slot(sc);
+            code_slot(sc);
           }
         }
       }
