@@ -32,7 +32,8 @@
 
 namespace llmc::simd {
 
-#if defined(__GNUC__) || defined(__clang__)
+// nvcc's host pass crashes (an internal error) on __builtin_convertvector: scalar loops there.
+#if (defined(__GNUC__) || defined(__clang__)) && !defined(__CUDACC__)
 #define LLMC_HAS_VECTOR_EXT 1
 using f32x16 = float __attribute__((vector_size(64)));
 using u32x16 = std::uint32_t __attribute__((vector_size(64)));

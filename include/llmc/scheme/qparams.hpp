@@ -97,7 +97,9 @@ LLMC_HOST_DEVICE inline float nvfp4_global_scale(float min_val, float max_val) n
 }
 
 /// calculate_qparams for one slot ([CT] quantization/utils/helpers.py). min/max are values of the
-/// compute dtype T; global_scale > 0 only for tensor_group.
+/// compute dtype T; global_scale > 0 only for tensor_group. A NaN min/max gives unspecified
+/// qparams (the dtype roundings are the cheaper non-NaN forms: this runs once per group of 32-128
+/// weights); NaN weights are rejected before quantization (llmc.pipeline / the NaN scan).
 template <class T>
 LLMC_HOST_DEVICE LLMC_ALWAYS_INLINE slot_qparams calculate_qparams_inline(const quant_args& a, float min_val,
                                                                          float max_val, float global_scale = 0.0f) noexcept {
@@ -116,13 +118,13 @@ LLMC_HOST_DEVICE LLMC_ALWAYS_INLINE slot_qparams calculate_qparams_inline(const 
       p.scale = static_cast<float>(mx_scale_from_absmax(absmax, element_max_exponent));
       return p;  // never zero; eps for uint8 scale dtype is irrelevant
     }
-    p.scale = D::round(absmax / (bit_range / 2.0f));
+    p.scale = D::round_non_nan(absmax / (bit_range / 2.0f));
   } else {
-    p.scale = D::round(D::round(max_val - min_val) / bit_range);
+    p.scale = D::round_non_nan(D::round_non_nan(max_val - min_val) / bit_range);
     // zp = q_min - min/scale, in T; 0/0 (an all-zero slot) would be NaN in torch: any zero point
     // represents 0 exactly then, and we pick 0.
-    const float ratio = p.scale != 0.0f ? D::round(min_val / p.scale) : 0.0f;
-    float zp = p.scale != 0.0f ? D::round(q_min - ratio) : 0.0f;
+    const float ratio = p.scale != 0.0f ? D::round_non_nan(min_val / p.scale) : 0.0f;
+    float zp = p.scale != 0.0f ? D::round_non_nan(q_min - ratio) : 0.0f;
     zp = std::clamp(zp, q_min, q_max);
     p.zero_point = round_half_even(std::clamp(zp, -128.0f, 127.0f));
   }
