@@ -12,8 +12,9 @@
 //  * round-to-nearest-even and the int conversion are one vcvtps2dq (MXCSR's default mode, the
 //    mode llmc requires everywhere) after a float clamp, and NaN lanes are zeroed by a mask
 //    (torch's `.to(int8)` of NaN gives 0 on x86).
-//  * FP8: the clamp to +-448 is an unsigned min on the magnitude bits; the E4M3 code is an integer
-//    rounding of the mantissa (normals) or a vcvtps2dq of |y| * 2^9 (subnormals).
+//  * FP8: the clamp to +-448 is an unsigned min on the magnitude bits; scaled by 2^-120, the E4M3
+//    grid is every float with 20 low zero bits, so one integer rounding gives normal and
+//    subnormal codes alike.
 // Compiled only when the translation unit targets AVX-512F+BW+VL (llmc::native on such a CPU).
 #pragma once
 
@@ -84,17 +85,18 @@ LLMC_ALWAYS_INLINE __m128i codes16(__m512 x, __m512 vs, __m512 vr, bool use_reci
     f = _mm512_min_ps(f, vhi);
     return _mm512_cvtepi32_epi8(_mm512_maskz_mov_epi32(is_number, _mm512_cvtps_epi32(f)));
   } else {
-    const __m512i sign = _mm512_and_si512(_mm512_srli_epi32(_mm512_castps_si512(q), 24), _mm512_set1_epi32(0x80));
     __m512i a = _mm512_and_si512(y, _mm512_set1_epi32(0x7FFFFFFF));
     a = _mm512_min_epu32(a, _mm512_set1_epi32(0x43E00000));  // |y| <= 448
-    const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(a, 20), _mm512_set1_epi32(1));
-    const __m512i normal = _mm512_sub_epi32(
-        _mm512_srli_epi32(_mm512_add_epi32(_mm512_add_epi32(a, _mm512_set1_epi32(0x7FFFF)), lsb), 20),
-        _mm512_set1_epi32(120 << 3));
-    const __m512i sub = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_castsi512_ps(a), _mm512_set1_ps(512.0f)));
-    const __mmask16 is_sub = _mm512_cmplt_epu32_mask(a, _mm512_set1_epi32(0x3C800000));
-    __m512i code = _mm512_mask_blend_epi32(is_sub, normal, sub);
+    // |y| * 2^-120 puts the E4M3 grid on the floats whose low 20 bits are zero, normals and
+    // subnormals alike (2^-6 -> 2^-126, the smallest normal float; the E4M3 subnormal k 2^-9 ->
+    // the float subnormal k << 20). The product is exact for every bf16 |y| >= 2^-22, and
+    // anything smaller rounds to 0 either way. One integer round-to-nearest-even of the bit
+    // pattern then gives the code.
+    const __m512i z = _mm512_castps_si512(_mm512_mul_ps(_mm512_castsi512_ps(a), _mm512_set1_ps(0x1p-120f)));
+    const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(z, 20), _mm512_set1_epi32(1));
+    __m512i code = _mm512_srli_epi32(_mm512_add_epi32(_mm512_add_epi32(z, _mm512_set1_epi32(0x7FFFF)), lsb), 20);
     code = _mm512_mask_blend_epi32(is_number, _mm512_set1_epi32(0x7F), code);
+    const __m512i sign = _mm512_and_si512(_mm512_srli_epi32(y, 24), _mm512_set1_epi32(0x80));
     return _mm512_cvtepi32_epi8(_mm512_or_si512(code, sign));
   }
 }
