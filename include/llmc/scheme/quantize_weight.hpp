@@ -61,7 +61,16 @@ quantized_tensor fused_minmax_quantize(ArgsSource args, matrix_view<const S> x, 
       const slot_qparams q = calculate_qparams<S>(a, mn(0, 0), mx(0, 0));
       p.scale(0, 0) = q.scale;
       if (!a.symmetric) p.zero_point(0, 0) = static_cast<std::int8_t>(q.zero_point);
-      return quantize(a, x, std::move(p));
+      // As quantize(a, x, p), but into the reused code buffer (a fresh 16 MB one per call costs
+      // its page faults: 40 % of the time of a 4096 x 4096 FP8 weight).
+      quantized_tensor out = std::move(reuse);
+      out.args = a;
+      out.model_dtype = D::type;
+      out.g_idx.clear();
+      if (out.codes.rows() != x.rows() || out.codes.cols() != x.cols()) out.codes = matrix<std::uint8_t>(x.rows(), x.cols());
+      with_family(a, [&](auto fam) { quantize_rows<decltype(fam)::value, S, S>(a, x, p, out.codes.view(), {}); });
+      out.params = std::move(p);
+      return out;
     }
     global_scale = nvfp4_global_scale(mn(0, 0), mx(0, 0));
   }
