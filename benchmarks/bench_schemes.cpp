@@ -76,16 +76,19 @@ void BM_quantize_pack(benchmark::State& state) {
   quantized_tensor q;
   matrix<std::int32_t> words;
   for (auto _ : state) {
-    quantize_weight_into(q, Scheme{}, w);
-    // pack-quantized (integer weights without activation quantization) packs into int32 words;
-    // int-quantized (W8A8, W4A8) and float-quantized store the codes as they are.
+    // pack-quantized (integer weights without activation quantization) packs into int32 words,
+    // each band of rows right after it is coded (quantize_pack_weight_into: the same bytes as
+    // quantize_weight_into + pack_int_codes_into); int-quantized (W8A8, W4A8) and float-quantized
+    // store the codes as they are.
     if constexpr (a.is_int() && !Scheme::input_activations.enabled()) {
-      pack_int_codes_into(words, q);
+      quantize_pack_weight_into(words, q, Scheme{}, w);
       benchmark::DoNotOptimize(words.data());
     } else if constexpr (a.is_fp4()) {
+      quantize_weight_into(q, Scheme{}, w);
       auto packed = pack_fp4_codes(q);
       benchmark::DoNotOptimize(packed.data());
     } else {
+      quantize_weight_into(q, Scheme{}, w);
       benchmark::DoNotOptimize(q.codes.data());
     }
   }

@@ -5,6 +5,7 @@
 // midpoints where the reciprocal shortcut must fall back to the true division.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <random>
@@ -152,4 +153,49 @@ TEST_CASE("round_even is round_half_even on every float of magnitude below 2^24 
     mismatches += detail::float_to_bits(detail::round_even(-x)) != detail::float_to_bits(round_half_even(-x));
   }
   CHECK(mismatches == 0);
+}
+
+#include "llmc/scheme/presets.hpp"
+#include "llmc/scheme/quantize_weight.hpp"
+
+namespace {
+template <class Scheme, class T>
+void check_fused_pack(std::size_t rows, std::size_t cols, int_packing layout) {
+  matrix<T> w(rows, cols);
+  std::mt19937 gen(static_cast<std::uint32_t>(rows * 131 + cols));
+  std::normal_distribution<float> d(0.0f, 0.02f);
+  for (auto& v : w.storage()) v = static_cast<T>(d(gen));
+  w(0, 0) = static_cast<T>(0.5f);  // an outlier, so slots differ
+  quantized_tensor separate;
+  quantize_weight_into(separate, Scheme{}, w);
+  const auto words_separate = pack_int_codes(separate, layout);
+  quantized_tensor fused;
+  matrix<std::int32_t> words_fused;
+  quantize_pack_weight_into(words_fused, fused, Scheme{}, w, layout);
+  REQUIRE(words_fused.rows() == words_separate.rows());
+  REQUIRE(words_fused.cols() == words_separate.cols());
+  CHECK(std::equal(words_fused.storage().begin(), words_fused.storage().end(), words_separate.storage().begin()));
+  CHECK(std::equal(fused.codes.storage().begin(), fused.codes.storage().end(), separate.codes.storage().begin()));
+  CHECK(std::equal(fused.params.scale.storage().begin(), fused.params.scale.storage().end(),
+                   separate.params.scale.storage().begin()));
+  // Reusing both buffers (the pipeline's pattern) gives the same bytes again.
+  quantize_pack_weight_into(words_fused, fused, Scheme{}, w, layout);
+  CHECK(std::equal(words_fused.storage().begin(), words_fused.storage().end(), words_separate.storage().begin()));
+}
+using W4_CHANNEL = scheme<quant_args{.num_bits = 4, .strategy = quant_strategy::channel}>;
+using W4_MSE = scheme<quant_args{.num_bits = 4, .strategy = quant_strategy::group, .group_size = 32,
+                                 .observer = observer_kind::mse}>;
+}  // namespace
+
+TEST_CASE("quantize_pack_weight_into gives the bytes of quantize_weight_into + pack_int_codes_into") {
+  check_fused_pack<presets::W4A16, bfloat16>(96, 512, int_packing::dense);
+  check_fused_pack<presets::W4A16_ASYM, bfloat16>(96, 384, int_packing::dense);
+  check_fused_pack<presets::W8A16, bfloat16>(40, 256, int_packing::dense);
+  check_fused_pack<presets::W4A16, float>(33, 200, int_packing::dense);       // partial last group
+  check_fused_pack<W4_CHANNEL, bfloat16>(70, 172, int_packing::legacy_per_word);
+  check_fused_pack<W4_MSE, bfloat16>(16, 64, int_packing::dense);            // the MSE observer path
+  quantized_tensor q;
+  matrix<std::int32_t> words;
+  const matrix<bfloat16> w(4, 32);
+  CHECK_THROWS_AS(quantize_pack_weight_into(words, q, presets::FP8{}, w), config_error);
 }

@@ -9,6 +9,7 @@
 #include <type_traits>
 
 #include "llmc/scheme/observer.hpp"
+#include "llmc/scheme/pack.hpp"
 #include "llmc/scheme/scheme.hpp"
 
 namespace llmc {
@@ -41,9 +42,15 @@ auto weight_args_source(const S& s) noexcept {
 /// quantized while it is still in cache. Bit-identical to observer + quantize (tested).
 /// args() returns the quant_args: a lambda returning a scheme's static constexpr weights lets the
 /// per-slot calculate_qparams fold its branches away (a third of the time for group size 128).
-template <class S, class ArgsSource>
+/// band_done(r0, r1) runs on the worker thread right after rows [r0, r1) got their codes, while
+/// they are still in cache (quantize_pack_weight_into packs them there).
+struct no_band_hook {
+  void operator()(std::size_t, std::size_t) const noexcept {}
+};
+
+template <class S, class ArgsSource, class BandDone = no_band_hook>
 quantized_tensor fused_minmax_quantize(ArgsSource args, matrix_view<const S> x, float global_scale,
-                                       quantized_tensor&& reuse = {}) {
+                                       quantized_tensor&& reuse = {}, const BandDone& band_done = {}) {
   using D = compute_dtype<S>;
   const quant_args a = args();
   require_args<S>(a);
@@ -69,6 +76,7 @@ quantized_tensor fused_minmax_quantize(ArgsSource args, matrix_view<const S> x, 
       out.g_idx.clear();
       if (out.codes.rows() != x.rows() || out.codes.cols() != x.cols()) out.codes = matrix<std::uint8_t>(x.rows(), x.cols());
       with_family(a, [&](auto fam) { quantize_rows<decltype(fam)::value, S, S>(a, x, p, out.codes.view(), {}); });
+      band_done(std::size_t{0}, x.rows());
       out.params = std::move(p);
       return out;
     }
@@ -191,6 +199,7 @@ quantized_tensor fused_minmax_quantize(ArgsSource args, matrix_view<const S> x, 
             code_slot(sc);
           }
         }
+        band_done(r0, r1);
       }
     });
   });
@@ -226,6 +235,38 @@ quantized_tensor quantize_weight(const S& s, const M& w, float global_scale = 0.
   if (weight_observer_kind(s.weights.observer) == observer_kind::memoryless_minmax)
     return detail::fused_minmax_quantize(detail::weight_args_source(s), cview(w), global_scale);
   return quantize(s.weights, w, weight_qparams(s.weights, w, global_scale, o));
+}
+
+/// quantize_weight_into(out, s, w) and pack_int_codes_into(words, out, layout) in one pass: each
+/// band of rows is packed right after it is coded, while its codes are in cache (the separate
+/// pack re-reads every code from memory). Same bytes as the two calls (tested). Integer schemes.
+/// @throws config_error llmc.scheme.020 when the weights are not integer-quantized.
+template <quantization_scheme S, host_matrix M>
+void quantize_pack_weight_into(matrix<std::int32_t>& words, quantized_tensor& out, const S& s, const M& w,
+                               int_packing layout = int_packing::dense, float global_scale = 0.0f,
+                               observer_options o = {}) {
+  const quant_args a = s.weights;
+  if (!a.is_int()) LLMC_THROW(config_error, "llmc.scheme.020", "quantize_pack_weight: the weights are not integer-quantized");
+  if (weight_observer_kind(a.observer) != observer_kind::memoryless_minmax) {
+    quantize_weight_into(out, s, w, global_scale, o);
+    pack_int_codes_into(words, out, layout);
+    return;
+  }
+  const auto x = cview(w);
+  const std::size_t n_words = detail::words_for(x.cols(), a.num_bits, layout);
+  if (words.rows() != x.rows() || words.cols() != n_words) words = matrix<std::int32_t>(x.rows(), n_words);
+  // The hook reads the codes from out's buffer, which fused_minmax_quantize fills in place (it
+  // keeps a buffer of the right shape; allocated below before the workers start).
+  const std::uint8_t* codes_data = nullptr;
+  auto pack_band = [&](std::size_t r0, std::size_t r1) {
+    for (std::size_t r = r0; r < r1; ++r) {
+      const auto* row = reinterpret_cast<const std::int8_t*>(codes_data + r * x.cols());
+      detail::pack_row({row, x.cols()}, a.num_bits, {&words(r, 0), n_words}, layout);
+    }
+  };
+  if (out.codes.rows() != x.rows() || out.codes.cols() != x.cols()) out.codes = matrix<std::uint8_t>(x.rows(), x.cols());
+  codes_data = out.codes.data();
+  out = detail::fused_minmax_quantize(detail::weight_args_source(s), x, global_scale, std::move(out), pack_band);
 }
 
 }  // namespace llmc
