@@ -8,7 +8,9 @@
 #    includes from llmc) is compiled against the llmc target that provides that library, or skipped
 #    with a message naming the missing dependency (headers that include <cblas.h> only under
 #    LLMC_HAS_CBLAS are compiled both without and with llmc::blas). CUDA-only headers
-#    (llmc/backend/cuda/**, *.cuh) are compiled by nvcc instead, when CUDA is enabled.
+#    (llmc/backend/cuda/**, *.cuh) are compiled by nvcc instead, when CUDA is enabled. Headers that
+#    include <thrust/...> (tensor/adapt_thrust.hpp, backend/thrust/**) are compiled by the host
+#    compiler against llmc::thrust_host (Thrust's CPP device system, cmake/llmcThrust.cmake).
 # 2. Layering: run as a script,
 #      cmake -DINCLUDE_DIR=<dir containing llmc/> -P llmcHeaderTests.cmake
 #    it parses every #include "llmc/..." (or <llmc/...>) of every header and fails, listing each
@@ -173,11 +175,16 @@ function(llmc_add_header_tests)
         list(APPEND features cli11)
       elseif(s MATCHES "^cblas\\.h$")
         list(APPEND features cblas)
-      elseif(s MATCHES "^(cuda|cublas|cusolver|curand|cufft|cusparse|cub/|thrust/|cuda/|mma\\.h|nvtx)")
+      elseif(s MATCHES "^thrust/")
+        list(APPEND features thrust)
+      elseif(s MATCHES "^(cuda|cublas|cusolver|curand|cufft|cusparse|cub/|cuda/|mma\\.h|nvtx)")
         list(APPEND features cuda)
       endif()
     endforeach()
     list(REMOVE_DUPLICATES features)
+    if("cuda" IN_LIST features)
+      list(REMOVE_ITEM features thrust)  # nvcc compiles Thrust for CUDA itself
+    endif()
     list(SORT features)
 
     # Libraries that provide them; a header whose dependency is not available is skipped.
@@ -234,6 +241,14 @@ function(llmc_add_header_tests)
         # llmc::blas when that target exists.
         if(TARGET llmc::blas)
           set(also_blas TRUE)
+        endif()
+      elseif(f STREQUAL "thrust")
+        # Thrust headers are compiled by the host compiler with THRUST_DEVICE_SYSTEM=CPP
+        # (cmake/llmcThrust.cmake); nvcc compiles them in tests/thrust when CUDA is enabled.
+        if(TARGET llmc::thrust_host)
+          list(APPEND libs llmc::thrust_host)
+        else()
+          list(APPEND missing "Thrust headers (llmc::thrust_host: a CUDA toolkit or -DLLMC_CCCL_INCLUDE_DIR)")
         endif()
       elseif(f STREQUAL "cuda")
         if(LLMC_CUDA_ENABLED AND TARGET llmc::cuda)

@@ -2,7 +2,7 @@
 //
 //   llmc oneshot [--model DIR] [--dataset FILE] [--recipe FILE | --scheme NAME [--method gptq|rtn|awq]
 //                [--smoothquant S]] [--output DIR] [--max-seq-length N] [--num-calibration-samples N]
-//                [--seed N] [--replace]
+//                [--seed N] [--replace] [--activation-cache-limit SIZE]
 //   llmc eval --model DIR [--text FILE] [--reference DIR]
 //   llmc inspect DIR
 //
@@ -13,6 +13,7 @@
 // 5 numeric problem in the model (NaN/Inf), 1 anything else.
 #include <CLI/CLI.hpp>
 
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -45,7 +46,29 @@ struct oneshot_cli {
   std::size_t samples = 512, batch_size = 4;
   std::uint64_t seed = 42;
   bool replace = false, no_eval = false, no_shuffle = false;
+  std::string cache_limit = "0";
 };
+
+/// "512M", "2G", "1.5GiB", "1000000": bytes (K/M/G are powers of 1024).
+std::uint64_t parse_size(const std::string& s) {
+  std::size_t end = 0;
+  double v = 0.0;
+  try {
+    v = std::stod(s, &end);
+  } catch (const std::exception&) {
+    throw CLI::ValidationError("--activation-cache-limit", "expected a size like 512M or 2G, got '" + s + "'");
+  }
+  std::string unit = s.substr(end);
+  for (auto& c : unit) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  double mul = 1.0;
+  if (unit == "" || unit == "B") mul = 1.0;
+  else if (unit == "K" || unit == "KB" || unit == "KIB") mul = 1024.0;
+  else if (unit == "M" || unit == "MB" || unit == "MIB") mul = 1024.0 * 1024.0;
+  else if (unit == "G" || unit == "GB" || unit == "GIB") mul = 1024.0 * 1024.0 * 1024.0;
+  else throw CLI::ValidationError("--activation-cache-limit", "unknown unit '" + unit + "' (use K, M or G)");
+  if (!(v >= 0.0)) throw CLI::ValidationError("--activation-cache-limit", "the limit must be >= 0");
+  return static_cast<std::uint64_t>(v * mul);
+}
 
 std::string fmt_args(const llmc::quant_args& a) {
   if (!a.enabled()) return "none";
@@ -126,6 +149,7 @@ int run_oneshot(oneshot_cli o) {
   a.seed = o.seed;
   a.shuffle_calibration_samples = !o.no_shuffle;
   a.replace = o.replace;
+  a.activation_cache_limit = parse_size(o.cache_limit);
   a.progress = llmc::console_progress(stderr);
   std::printf("llmc oneshot: %s -> %s\nrecipe %s:", o.model.c_str(), o.output.c_str(), r.origin.c_str());
   for (const auto& m : r.modifiers) std::printf(" %s", std::string(llmc::pipeline::to_string(m.kind)).c_str());
@@ -137,6 +161,9 @@ int run_oneshot(oneshot_cli o) {
   std::printf("  layers            %zu, Linears quantized %zu, dense %zu\n", rep.layers, rep.quantized_linears, rep.dense_linears);
   std::printf("  calibration       %zu samples, %zu tokens, %.2fs\n", rep.calibration_samples, rep.calibration_tokens, rep.calibration_seconds);
   for (const auto& l : rep.per_layer) std::printf("  layer %-3zu         %.3fs, %zu quantized, %zu dense\n", l.index, l.seconds, l.quantized, l.dense);
+  if (rep.spilled_batches > 0)
+    std::printf("  activation cache  %.1f MB, %.1f MB of it (%zu batches) spilled to a temporary file\n",
+                static_cast<double>(rep.activation_cache_bytes) / 1e6, static_cast<double>(rep.spilled_bytes) / 1e6, rep.spilled_batches);
   std::printf("  total             %.2fs\n", rep.total_seconds);
   if (!o.no_eval && !o.eval_text.empty()) {
     const double before = heldout_perplexity(o.model, o.eval_text, 512, 32);
@@ -233,6 +260,9 @@ int main(int argc, char** argv) {
   one->add_option("--seed", o.seed, "shuffle seed")->capture_default_str();
   one->add_flag("--no-shuffle", o.no_shuffle, "calibrate on the first samples, in file order");
   one->add_flag("--replace", o.replace, "replace an existing output folder");
+  one->add_option("--activation-cache-limit", o.cache_limit,
+                  "memory for the cached calibration hidden states (e.g. 256M, 1G; 0 = no limit); the rest spills to a "
+                  "temporary file beside the output folder, deleted at the end")->capture_default_str();
   one->add_option("--eval-text", o.eval_text, "held-out text for perplexity before/after")->capture_default_str();
   one->add_flag("--no-eval", o.no_eval, "skip the perplexity before/after");
 

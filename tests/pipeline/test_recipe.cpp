@@ -138,3 +138,76 @@ TEST_CASE("malformed recipes fail before any work, naming the place and the fix"
   CHECK(error_id("quantization: 1\n").rfind("llmc.recipe.109", 0) == 0);
   CHECK(error_id("a_stage: 1\n").rfind("llmc.recipe.105", 0) == 0);
 }
+
+TEST_CASE("recipe_yaml: the reference's serialized shape, defaults filled, and it parses back") {
+  const auto r = parse_recipe(R"(
+quant_stage:
+  quant_modifiers:
+    SmoothQuantModifier:
+      smoothing_strength: 0.8
+    GPTQModifier:
+      scheme: W4A16
+      targets: Linear
+      ignore: [lm_head]
+)", "t.yaml");
+  const std::string y = recipe_yaml(r);
+  CHECK(y == "quant_stage:\n"
+             "  quant_modifiers:\n"
+             "    SmoothQuantModifier:\n"
+             "      smoothing_strength: 0.8\n"
+             "    GPTQModifier:\n"
+             "      targets: [Linear]\n"
+             "      ignore: [lm_head]\n"
+             "      scheme: W4A16\n"
+             "      bypass_divisibility_checks: false\n"
+             "      block_size: 128\n"
+             "      dampening_frac: 0.01\n"
+             "      actorder: static\n"
+             "      offload_hessians: false\n");
+  const auto back = parse_recipe(y, "back");
+  REQUIRE(back.modifiers.size() == 2);
+  CHECK(back.modifiers[0].smoothing_strength == 0.8f);
+  CHECK(back.modifiers[1].config_groups.size() == 1);
+  CHECK(back.modifiers[1].config_groups[0].scheme == r.modifiers[1].config_groups[0].scheme);
+  CHECK(back.modifiers[1].actorder == std::optional<act_order>(act_order::weight));
+}
+
+TEST_CASE("recipe_yaml: modifiers built in C++ get explicit config groups that parse back equal") {
+  recipe r;
+  modifier m;
+  m.kind = modifier_kind::quantization;
+  m.ignore = {"lm_head"};
+  m.config_groups.push_back({"group_0", {"re:.*down_proj$"}, runtime_scheme{quant_args{.num_bits = 4, .strategy = quant_strategy::channel}}});
+  m.config_groups.push_back(
+      {"group_1", {"Linear"}, runtime_scheme{quant_args{.num_bits = 4, .strategy = quant_strategy::group, .group_size = 32}}});
+  r.modifiers.push_back(m);
+  const std::string y = recipe_yaml(r);
+  CHECK(y.rfind("default_stage:\n  default_modifiers:\n    QuantizationModifier:\n      config_groups:\n        group_0:\n", 0) == 0);
+  const auto back = parse_recipe(y, "back");
+  REQUIRE(back.modifiers.size() == 1);
+  REQUIRE(back.modifiers[0].config_groups.size() == 2);
+  for (std::size_t g = 0; g < 2; ++g) {
+    CHECK(back.modifiers[0].config_groups[g].targets == m.config_groups[g].targets);
+    CHECK(back.modifiers[0].config_groups[g].scheme == m.config_groups[g].scheme);
+  }
+}
+
+TEST_CASE("recipe_yaml: appended to a source model's recipe.yaml as append_recipe_dict does") {
+  const auto r = parse_recipe("quant_stage:\n  quant_modifiers:\n    QuantizationModifier: {scheme: FP8_DYNAMIC}\n", "t");
+  // A clashing stage key: the existing one becomes _0, the new one _1.
+  const std::string clash = recipe_yaml(r, "quant_stage:\n  quant_modifiers:\n    QuantizationModifier: {scheme: W8A16}\n");
+  CHECK(clash.rfind("quant_stage_0:\n", 0) == 0);
+  CHECK(clash.find("\nquant_stage_1:\n") != std::string::npos);
+  CHECK(clash.find("scheme: W8A16") < clash.find("scheme: FP8_DYNAMIC"));
+  // No clash: appended after the existing stages.
+  const std::string added = recipe_yaml(r, "sparsity_stage:\n  sparsity_modifiers:\n    ConstantPruningModifier: {targets: [x]}\n");
+  CHECK(added.rfind("sparsity_stage:\n", 0) == 0);
+  CHECK(added.find("\nquant_stage:\n") != std::string::npos);
+  CHECK(error_id("x") != "no error");
+  try {
+    (void)recipe_yaml(r, "- not\n- a map\n");
+    FAIL("no error");
+  } catch (const config_error& e) {
+    CHECK(e.id() == "llmc.recipe.101");
+  }
+}

@@ -588,7 +588,17 @@ class compressed_checkpoint_writer {
       c.names.push_back(e.name);
     }
     c.file = out_.file(".llmc-shard-" + std::to_string(shards_.size()) + ".safetensors");
-    write_safetensors(c.file, refs, opt_.shard_metadata);
+    // write_safetensors() of refs, handing each tensor's mapped pages back once copied: the shard
+    // (the whole model for a single-file output) is never resident at once.
+    const safetensors_layout L = plan_safetensors(refs, opt_.shard_metadata);
+    output_file f(c.file);
+    f.write(detail::le_u64(L.header.size()));
+    f.write(L.header);
+    for (std::size_t i : L.order) {
+      f.write(refs[i].bytes);
+      data.release(static_cast<std::size_t>(s.entries[i].offset), static_cast<std::size_t>(s.entries[i].size));
+    }
+    f.finish(false);
     std::error_code ec;
     std::filesystem::remove(s.data_path, ec);
     shards_.push_back(std::move(c));

@@ -12,6 +12,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <charconv>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -82,6 +83,9 @@ struct modifier {
   // SmoothQuantModifier
   float smoothing_strength = 0.5f;
   std::vector<smoothquant_mapping> sq_mappings;
+  /// The arguments as the recipe spelled them (a null node for modifiers built in C++): the
+  /// recipe.yaml written with the output repeats them (see recipe_yaml()).
+  YAML::Node args;
 
   [[nodiscard]] bool quantizes() const noexcept {
     return kind == modifier_kind::quantization || kind == modifier_kind::gptq;
@@ -330,6 +334,7 @@ inline modifier parse_modifier(const std::string& type, const YAML::Node& args, 
   modifier m;
   const YAML::Node a = args.IsNull() ? YAML::Node(YAML::NodeType::Map) : args;
   if (!a.IsMap()) recipe_fail("llmc.recipe.105", where, "modifier arguments must be a mapping");
+  m.args = YAML::Clone(a);
   static const std::set<std::string> quant_keys{"targets", "ignore", "scheme", "config_groups", "kv_cache_scheme",
                                                 "bypass_divisibility_checks", "index", "group", "start", "end", "update"};
   if (type == "QuantizationModifier") {
@@ -485,6 +490,213 @@ inline recipe load_recipe(const std::filesystem::path& path) {
     text = text.substr(a + 3, b - a - 3);
   }
   return parse_recipe(text, path.string());
+}
+
+
+// ---- recipe.yaml --------------------------------------------------------------------------------
+
+namespace detail {
+
+/// A float as its shortest decimal (0.01, not 0.00999999978), as Python prints it.
+inline YAML::Node float_node(float f) {
+  char buf[32];
+  const auto r = std::to_chars(buf, buf + sizeof buf, f);
+  std::string s(buf, r.ptr);
+  if (s.find_first_of(".en") == std::string::npos) s += ".0";
+  YAML::Node n;
+  n = s;
+  return n;
+}
+
+inline YAML::Node flow_list(const std::vector<std::string>& v) {
+  YAML::Node n(YAML::NodeType::Sequence);
+  for (const auto& s : v) n.push_back(s);
+  n.SetStyle(YAML::EmitterStyle::Flow);
+  return n;
+}
+
+/// QuantizationArgs as a recipe spells them (the keys parse_quant_args reads back).
+inline YAML::Node quant_args_node(const quant_args& a) {
+  if (!a.enabled()) return YAML::Node(YAML::NodeType::Null);
+  YAML::Node n(YAML::NodeType::Map);
+  n["num_bits"] = a.num_bits;
+  n["type"] = std::string(to_string(a.type));
+  n["symmetric"] = a.symmetric;
+  if (a.group_size > 0) n["group_size"] = a.group_size;
+  else n["group_size"] = YAML::Node(YAML::NodeType::Null);
+  n["strategy"] = std::string(to_string(a.strategy));
+  if (a.block_rows > 0) {
+    YAML::Node b(YAML::NodeType::Sequence);
+    b.push_back(a.block_rows);
+    b.push_back(a.block_cols);
+    b.SetStyle(YAML::EmitterStyle::Flow);
+    n["block_structure"] = b;
+  }
+  if (a.dynamic == quant_dynamic::local) n["dynamic"] = "local";
+  else n["dynamic"] = a.dynamic == quant_dynamic::dynamic;
+  if (a.actorder == act_order::none) n["actorder"] = YAML::Node(YAML::NodeType::Null);
+  else n["actorder"] = std::string(to_string(a.actorder));
+  if (a.observer == observer_kind::none) n["observer"] = YAML::Node(YAML::NodeType::Null);
+  else n["observer"] = std::string(to_string(a.observer));
+  if (a.scale_dtype != qparam_dtype::unset) n["scale_dtype"] = std::string(to_string(a.scale_dtype));
+  if (a.zp_dtype != qparam_dtype::unset) n["zp_dtype"] = std::string(to_string(a.zp_dtype));
+  return n;
+}
+
+/// One modifier's arguments as LLM Compressor serializes them: every field that is not None, in
+/// the order of the modifier's fields, the values the recipe gave kept as given, the defaults
+/// filled in ([LC] recipe/utils.py get_yaml_serializable_dict: model_dump() without None values).
+inline YAML::Node modifier_args_node(const modifier& m) {
+  YAML::Node out(YAML::NodeType::Map);
+  const bool spelled = m.args.IsDefined() && m.args.IsMap();
+  auto given = [&](const char* k) { return spelled && has(m.args, k) && !is_null(child(m.args, k)); };
+  auto put_given = [&](const char* k) {
+    if (given(k)) out[k] = YAML::Clone(child(m.args, k));
+  };
+  for (const char* k : {"index", "start", "end", "update"}) put_given(k);
+  switch (m.kind) {
+    case modifier_kind::quantization:
+    case modifier_kind::gptq: {
+      if (given("config_groups")) put_given("config_groups");
+      else if (!given("scheme") && !m.config_groups.empty()) {
+        YAML::Node groups(YAML::NodeType::Map);
+        for (const auto& g : m.config_groups) {
+          YAML::Node gn(YAML::NodeType::Map);
+          gn["targets"] = flow_list(g.targets);
+          gn["weights"] = quant_args_node(g.scheme.weights);
+          gn["input_activations"] = quant_args_node(g.scheme.input_activations);
+          gn["output_activations"] = quant_args_node(g.scheme.output_activations);
+          groups[g.name] = gn;
+        }
+        out["config_groups"] = groups;
+      }
+      out["targets"] = flow_list(m.targets);
+      out["ignore"] = flow_list(m.ignore);
+      put_given("scheme");
+      if (given("kv_cache_scheme")) put_given("kv_cache_scheme");
+      else if (m.kv_cache_scheme) out["kv_cache_scheme"] = quant_args_node(*m.kv_cache_scheme);
+      out["bypass_divisibility_checks"] = m.bypass_divisibility_checks;
+      if (m.kind == modifier_kind::gptq) {
+        out["block_size"] = m.block_size;
+        out["dampening_frac"] = float_node(m.dampening_frac);
+        if (m.actorder && *m.actorder == act_order::none) out["actorder"] = YAML::Node(YAML::NodeType::Null);
+        else out["actorder"] = std::string(to_string(m.actorder.value_or(act_order::weight)));
+        if (given("offload_hessians")) put_given("offload_hessians");
+        else out["offload_hessians"] = false;
+      }
+      break;
+    }
+    case modifier_kind::awq: {
+      if (given("mappings")) put_given("mappings");
+      else if (!m.awq_mappings.empty()) {
+        YAML::Node ms(YAML::NodeType::Sequence);
+        for (const auto& mp : m.awq_mappings) {
+          YAML::Node e(YAML::NodeType::Map);
+          e["smooth_layer"] = mp.smooth_layer;
+          e["balance_layers"] = flow_list(mp.balance_layers);
+          ms.push_back(e);
+        }
+        out["mappings"] = ms;
+      }
+      put_given("ignore");
+      put_given("offload_device");
+      out["duo_scaling"] = m.duo_scaling == modifier::duo::both ? YAML::Node("both") : YAML::Node(m.duo_scaling == modifier::duo::on);
+      out["n_grid"] = m.n_grid;
+      if (m.awq_clip_search) out["clip_search"] = true;
+      break;
+    }
+    case modifier_kind::smoothquant: {
+      out["smoothing_strength"] = float_node(m.smoothing_strength);
+      if (given("mappings")) put_given("mappings");
+      else if (!m.sq_mappings.empty()) {
+        YAML::Node ms(YAML::NodeType::Sequence);
+        for (const auto& mp : m.sq_mappings) {
+          YAML::Node e(YAML::NodeType::Sequence);
+          e.push_back(flow_list(mp.balance_layers));
+          e.push_back(mp.smooth_layer);
+          e.SetStyle(YAML::EmitterStyle::Flow);
+          ms.push_back(e);
+        }
+        out["mappings"] = ms;
+      }
+      for (const char* k : {"ignore", "num_calibration_steps", "calibration_function"}) put_given(k);
+      break;
+    }
+  }
+  return out;
+}
+
+/// append_recipe_dict of the reference ([LC] recipe/utils.py): stages of `add` are appended to
+/// `base`; a stage key present in both becomes <key>_0 (the existing one) and <key>_1 (the new).
+inline YAML::Node append_recipe_node(const YAML::Node& base, const YAML::Node& add) {
+  std::vector<std::pair<std::string, YAML::Node>> items;
+  if (base.IsMap())
+    for (const auto& kv : base) items.emplace_back(kv.first.as<std::string>(), kv.second);
+  auto find = [&](const std::string& k) {
+    for (std::size_t i = 0; i < items.size(); ++i)
+      if (items[i].first == k) return i;
+    return items.size();
+  };
+  for (const auto& kv : add) {
+    const std::string key = kv.first.as<std::string>();
+    const std::size_t at = find(key);
+    if (at == items.size()) {
+      items.emplace_back(key, kv.second);
+      continue;
+    }
+    std::string base_key = key;  // re.sub(r"_\d+$", "", key)
+    const auto us = key.find_last_of('_');
+    if (us != std::string::npos && us + 1 < key.size() &&
+        key.find_first_not_of("0123456789", us + 1) == std::string::npos)
+      base_key = key.substr(0, us);
+    if (key == base_key) {
+      YAML::Node old = items[at].second;
+      items.erase(items.begin() + static_cast<std::ptrdiff_t>(at));
+      items.emplace_back(base_key + "_0", old);
+      items.emplace_back(base_key + "_1", kv.second);
+    } else {
+      int i = 1;
+      while (find(base_key + "_" + std::to_string(i)) != items.size()) ++i;
+      items.emplace_back(base_key + "_" + std::to_string(i), kv.second);
+    }
+  }
+  YAML::Node out(YAML::NodeType::Map);
+  for (auto& [k, v] : items) out[k] = v;
+  return out;
+}
+
+}  // namespace detail
+
+/// The recipe as LLM Compressor saves it next to a compressed model (recipe.yaml; spec §1.5, §2.2):
+/// {<stage>_stage: {<group>_modifiers: {ClassName: {arguments}}}}, one stage (the recipe's last
+/// stage name, "default" for recipes built in C++), modifiers in recipe order under their groups.
+/// `existing`: the text of a recipe.yaml found in the source model folder, which the new recipe is
+/// appended to (empty: none).
+/// @throws config_error llmc.recipe.101 when `existing` is not a YAML mapping.
+inline std::string recipe_yaml(const recipe& r, const std::string& existing = {}) {
+  std::string stage = "default";
+  for (const auto& m : r.modifiers) stage = m.stage;
+  YAML::Node groups(YAML::NodeType::Map);
+  for (const auto& m : r.modifiers) {
+    const std::string g = (m.group.empty() ? stage : m.group) + "_modifiers";
+    YAML::Node gn = groups[g];
+    gn[std::string(to_string(m.kind))] = detail::modifier_args_node(m);
+  }
+  YAML::Node root(YAML::NodeType::Map);
+  root[stage + "_stage"] = groups;
+  if (!existing.empty()) {
+    YAML::Node old;
+    try {
+      old = YAML::Load(existing);
+    } catch (const YAML::Exception& e) {
+      detail::recipe_fail("llmc.recipe.101", "recipe.yaml of the source model", std::string("not valid YAML: ") + e.what());
+    }
+    if (!old.IsMap()) detail::recipe_fail("llmc.recipe.101", "recipe.yaml of the source model", "not a mapping of stages");
+    root = detail::append_recipe_node(old, root);
+  }
+  YAML::Emitter em;
+  em << root;
+  return std::string(em.c_str()) + "\n";
 }
 
 }  // namespace llmc::pipeline

@@ -1,0 +1,155 @@
+// GPU benchmark (issue 7): GPTQ solve and Hessian accumulation on the CUDA backend against the CPU
+// backend on the same machine, printed as a Markdown table (benchmarks/gpu/run.sh writes it to
+// $OUT/gpu_results.md).
+//   GPTQ solve: W4A16 (int4 group 128, static actorder), [out, in] = 4096x4096 and 14336x4096, H of
+//     4096 correlated calibration tokens; factor (Cholesky + triangular inverse of the damped,
+//     reordered H: 2n^3/3 FLOPs) + blocked sweep (within-block rows*nb*(nb-1), lazy GEMMs
+//     2*rows*nb*(in - i2) per block) — the FLOP count of benchmarks/bench_gptq.cpp. GPU time is
+//     the device solve without the host copies (best of 3 after a warm-up); CPU time is one host
+//     solve with every hardware thread. Codes are compared (the fraction that differ is printed).
+//   Hessian: 4096 tokens into H [in, in], fp32 SYRK (n(n+1)k FLOPs) and bf16-input GEMM (same
+//     useful FLOPs, tensor cores), vs the host SYRK.
+// Peak: fp32 non-tensor FLOP/s of the card = SMs x 128 FP32 lanes x 2 x the SM clock reported by
+// the driver (H100 SXM: 132 x 128 x 2 x 1.98 GHz = 66.9 TFLOP/s), printed with the table.
+// Exit 77 when no device is usable.
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "llmc/backend/cuda/context.hpp"
+#include "llmc/backend/cuda/thrust_policy.hpp"
+#include "llmc/method/gptq_device.hpp"
+#include "llmc/method/hessian_device.hpp"
+#include "llmc/scheme/presets.hpp"
+
+namespace bench_gpu {
+double cpu_gptq_solve(std::size_t rows, std::size_t cols, const float* w, const float* h, std::vector<std::uint8_t>& codes);
+double cpu_hessian(std::size_t tokens, std::size_t cols, const float* x);
+}  // namespace bench_gpu
+
+using namespace llmc;
+
+namespace {
+
+constexpr std::size_t kTokens = 4096;
+
+double factor_flops(std::size_t n) { return 2.0 * static_cast<double>(n) * n * n / 3.0; }
+double sweep_flops(std::size_t rows, std::size_t cols, std::size_t block) {
+  double f = 0.0;
+  for (std::size_t i1 = 0; i1 < cols; i1 += block) {
+    const std::size_t i2 = std::min(cols, i1 + block), nb = i2 - i1;
+    f += static_cast<double>(rows) * static_cast<double>(nb) * static_cast<double>(nb - 1);
+    f += 2.0 * static_cast<double>(rows) * static_cast<double>(nb) * static_cast<double>(cols - i2);
+  }
+  return f;
+}
+
+std::vector<float> activations(std::size_t cols) {
+  std::mt19937 gen(static_cast<std::uint32_t>(cols));
+  std::normal_distribution<float> d(0.0f, 1.0f);
+  std::vector<float> x(kTokens * cols);
+  for (std::size_t t = 0; t < kTokens; ++t) {
+    const float shared = d(gen);
+    for (std::size_t c = 0; c < cols; ++c) x[t * cols + c] = 0.3f * shared + d(gen) * (c % 13 == 0 ? 5.0f : 1.0f);
+  }
+  return x;
+}
+
+std::vector<float> weight(std::size_t rows, std::size_t cols) {
+  std::mt19937 gen(static_cast<std::uint32_t>(rows * 7 + cols));
+  std::normal_distribution<float> d(0.0f, 0.02f);
+  std::vector<float> w(rows * cols);
+  for (auto& v : w) v = d(gen);
+  return w;
+}
+
+template <class F>
+double best_seconds(cuda_context& ctx, int reps, F&& f) {
+  f();  // warm-up (allocations, cuBLAS / cuSOLVER kernel selection)
+  ctx.synchronize();
+  double best = 1e30;
+  for (int i = 0; i < reps; ++i) {
+    const auto t0 = std::chrono::steady_clock::now();
+    f();
+    ctx.synchronize();
+    best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
+  return best;
+}
+
+}  // namespace
+
+int main() {
+  int devices = 0;
+  if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0) {
+    std::printf("no CUDA device: bench_gpu needs a GPU (skipped)\n");
+    return 77;
+  }
+  cuda_context ctx;
+  cudaDeviceProp prop{};
+  LLMC_CUDA_CHECK(cudaGetDeviceProperties(&prop, ctx.device()));
+  int clock_khz = 0;
+  LLMC_CUDA_CHECK(cudaDeviceGetAttribute(&clock_khz, cudaDevAttrClockRate, ctx.device()));
+  const double peak = static_cast<double>(prop.multiProcessorCount) * 128.0 * 2.0 * clock_khz * 1e3;
+  std::printf("# llmc GPU benchmark\n\nDevice: %s, %d SMs, SM clock %.2f GHz; fp32 non-tensor peak %.1f TFLOP/s "
+              "(SMs x 128 x 2 x clock). CPU: the host backend, %u hardware threads, same machine.\n\n",
+              prop.name, prop.multiProcessorCount, clock_khz * 1e-6, peak * 1e-12, std::thread::hardware_concurrency());
+  std::printf("| benchmark | shape | GPU ms | CPU ms | GPU / CPU speedup | GPU TFLOP/s | of fp32 peak | notes |\n");
+  std::printf("|---|---|---:|---:|---:|---:|---:|---|\n");
+  std::fflush(stdout);
+
+  const cuda_dense_policy k(ctx);
+  for (const std::size_t cols : {std::size_t{4096}}) {
+    const std::vector<float> x = activations(cols);
+    thrust::device_vector<float> dx(x.begin(), x.end());
+    const device_view<const float> xv(thrust::raw_pointer_cast(dx.data()), kTokens, cols);
+    // Hessians: fp32 SYRK and bf16 GEMM, GPU vs the host SYRK.
+    const double useful = static_cast<double>(cols) * (cols + 1) * kTokens;
+    const double cpu_h = bench_gpu::cpu_hessian(kTokens, cols, x.data());
+    for (auto p : {hessian_precision::fp32, hessian_precision::bf16}) {
+      device_hessian_accumulator<cuda_dense_policy> acc(k, cols, p);
+      const double t = best_seconds(ctx, 3, [&] { acc.add(xv); });
+      std::printf("| Hessian accumulation, %s inputs, fp32 accumulation | %zu tokens x %zu | %.3f | %.1f | %.1fx | %.1f | %.0f %% | %s |\n",
+                  p == hessian_precision::fp32 ? "fp32" : "bf16", kTokens, cols, t * 1e3, cpu_h * 1e3, cpu_h / t,
+                  useful / t * 1e-12, 100.0 * useful / t / peak,
+                  p == hessian_precision::fp32 ? "cublasSsyrk" : "round to bf16 + cublasGemmEx (tensor cores; % vs the fp32 peak)");
+      std::fflush(stdout);
+    }
+    device_hessian_accumulator<cuda_dense_policy> acc(k, cols);
+    acc.add(xv);
+    const matrix<float> h = acc.hessian_host();
+    thrust::device_vector<float> dh(h.storage().begin(), h.storage().end());
+    const device_view<const float> hv(thrust::raw_pointer_cast(dh.data()), cols, cols);
+
+    for (const std::size_t rows : {std::size_t{4096}, std::size_t{14336}}) {
+      const std::vector<float> w = weight(rows, cols);
+      thrust::device_vector<float> dw(w.begin(), w.end());
+      const device_view<const float> wv(thrust::raw_pointer_cast(dw.data()), rows, cols);
+      gptq<presets::W4A16> m;
+      const double flops = factor_flops(cols) + sweep_flops(rows, cols, m.block_size);
+      const device_gptq_options lean{.host_codes = false, .host_weight = false};
+      const double t_gpu = best_seconds(ctx, 3, [&] { (void)gptq_device_solve(k, m, wv, hv, false, 0.0f, lean); });
+      // Factor alone, to show the split.
+      const double t_factor = best_seconds(ctx, 3, [&] { (void)gptq_device_factor(k, m, hv, true); });
+      const auto full = gptq_device_solve(k, m, wv, hv);
+      std::vector<std::uint8_t> cpu_codes;
+      const double t_cpu = bench_gpu::cpu_gptq_solve(rows, cols, w.data(), h.data(), cpu_codes);
+      std::size_t differ = 0;
+      for (std::size_t i = 0; i < cpu_codes.size(); ++i) differ += cpu_codes[i] != full.host.quantized.codes.data()[i];
+      char note[200];
+      std::snprintf(note, sizeof note, "factor %.2f ms; %.4f %% of codes differ from the CPU's; loss %.4g",
+                    t_factor * 1e3, 100.0 * static_cast<double>(differ) / static_cast<double>(cpu_codes.size()), full.host.loss);
+      std::printf("| GPTQ solve W4A16 g128 actorder static | %zu x %zu (out x in) | %.2f | %.1f | **%.1fx** | %.2f | %.0f %% | %s |\n",
+                  rows, cols, t_gpu * 1e3, t_cpu * 1e3, t_cpu / t_gpu, flops / t_gpu * 1e-12, 100.0 * flops / t_gpu / peak, note);
+      std::fflush(stdout);
+    }
+  }
+  std::printf("\nTarget (issue 7): GPTQ solve >= 10x the CPU backend at 4096x4096 and 14336x4096.\n");
+  return 0;
+}

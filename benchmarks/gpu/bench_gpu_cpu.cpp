@@ -1,0 +1,39 @@
+// The CPU side of bench_gpu: the host backend's GPTQ solve and Hessian accumulation on the same
+// data, compiled by g++ with -march=native (llmc::native) like benchmarks/bench_gptq, so the GPU
+// is compared with the CPU backend at its best on the same machine (all hardware threads).
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "llmc/backend/kernels.hpp"
+#include "llmc/method/gptq.hpp"
+#include "llmc/method/hessian.hpp"
+#include "llmc/scheme/presets.hpp"
+
+namespace bench_gpu {
+
+/// Seconds of one host GPTQ solve (factor + sweep, W4A16: int4 group 128, static actorder) of w
+/// [rows, cols] with H [cols, cols]; the codes are returned for the parity figure.
+double cpu_gptq_solve(std::size_t rows, std::size_t cols, const float* w, const float* h, std::vector<std::uint8_t>& codes) {
+  using namespace llmc;
+  const matrix_view<const float> wv(w, rows, cols), hv(h, cols, cols);
+  gptq<presets::W4A16> m;
+  const auto t0 = std::chrono::steady_clock::now();
+  const gptq_factor f = m.factor(hv, true);
+  auto res = m.quantize_weight(wv, f);
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  codes.assign(res.quantized.codes.data(), res.quantized.codes.data() + rows * cols);
+  return s;
+}
+
+/// Seconds of one host Hessian accumulation (fp32 SYRK) of x [tokens, cols].
+double cpu_hessian(std::size_t tokens, std::size_t cols, const float* x) {
+  using namespace llmc;
+  hessian_accumulator acc(cols);
+  const auto t0 = std::chrono::steady_clock::now();
+  acc.add(matrix_view<const float>(x, tokens, cols));
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+}  // namespace bench_gpu

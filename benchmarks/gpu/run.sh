@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# benchmarks/gpu/run.sh — the GPU check of issue 7 in one command, on a machine with an NVIDIA GPU.
+#
+#   benchmarks/gpu/run.sh [BUILD_DIR]        (OUT=<dir> for the results; default ./gpu-results)
+#
+# 1. configures a Release build with CUDA (-DLLMC_ENABLE_CUDA=ON) in BUILD_DIR (default
+#    build-gpu), 2. builds only what it needs (the CUDA / Thrust tests and bench_gpu; JOBS, default
+#    nproc), 3. checks for a GPU (`nvidia-smi -L`): without one it says so and exits 2 after the
+#    build, 4. runs the CUDA test suite (ctest: cuda_smoke, test_cuda, test_cuda_host and the
+#    Thrust tests), 5. runs bench_gpu, 6. writes $OUT/gpu_results.md (the tables) and the raw logs
+#    ($OUT/configure.log, build.log, ctest.log, bench.log, nvidia-smi.txt). No network access.
+# Budget: under 8 minutes on an H100 host with 16 cores (the build is ~4 nvcc TUs, two
+# architectures; the tests take seconds; bench_gpu's CPU baseline ~2 host GPTQ solves).
+# Exit status: 0 all passed, 1 a step failed (see the logs), 2 no GPU.
+set -uo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+BUILD=${1:-"$ROOT/build-gpu"}
+OUT=${OUT:-"$ROOT/gpu-results"}
+JOBS=${JOBS:-$(nproc 2>/dev/null || echo 4)}
+mkdir -p "$OUT"
+t0=$(date +%s)
+elapsed() { echo "$(( $(date +%s) - t0 )) s"; }
+die() { echo "run.sh: $*" >&2; exit 1; }
+
+echo "== configure ($BUILD)"
+cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DLLMC_ENABLE_CUDA=ON >"$OUT/configure.log" 2>&1 ||
+  { tail -30 "$OUT/configure.log"; die "configure failed (log: $OUT/configure.log)"; }
+
+# Only the targets this check needs, among those this configuration defines.
+available=$(cmake --build "$BUILD" --target help 2>/dev/null | sed -n 's/^\.\.\. \([A-Za-z0-9_]*\).*/\1/p')
+targets=()
+for t in llmc_cuda_smoke test_cuda test_cuda_host test_thrust_cuda test_thrust_cpp bench_gpu; do
+  if grep -qx "$t" <<<"$available"; then targets+=("$t"); else echo "   (target $t not defined here: skipped)"; fi
+done
+grep -qx test_cuda <<<"$available" || die "CUDA is not enabled in $BUILD (see $OUT/configure.log)"
+echo "== build ${targets[*]} (-j$JOBS)"
+tb=$(date +%s)
+# Keep going past a target that fails to build, so the others are still tested (the failure is
+# reported and makes the run fail).
+build_ok=1
+if ! cmake --build "$BUILD" -j"$JOBS" --target "${targets[@]}" -- -k >"$OUT/build.log" 2>&1; then
+  build_ok=0
+  grep -E "error|Error" "$OUT/build.log" | head -30
+  echo "   BUILD FAILED for some targets (log: $OUT/build.log); continuing with the others"
+fi
+build_s=$(( $(date +%s) - tb ))
+echo "   build step: ${build_s} s"
+[ -x "$BUILD/tests/cuda/test_cuda" ] || die "test_cuda did not build (log: $OUT/build.log)"
+
+if ! nvidia-smi -L >"$OUT/nvidia-smi.txt" 2>&1; then
+  echo "run.sh: no NVIDIA GPU here (nvidia-smi -L failed: $(head -1 "$OUT/nvidia-smi.txt")); built everything in $(elapsed), nothing run." >&2
+  exit 2
+fi
+nvidia-smi >>"$OUT/nvidia-smi.txt" 2>&1
+
+status=$(( build_ok ? 0 : 1 ))
+echo "== ctest (CUDA and Thrust tests)"
+tests='^(cuda_smoke|test_cuda|test_cuda_host|test_thrust_cuda|test_thrust_cpp)$'
+if ! ctest --test-dir "$BUILD" -R "$tests" --output-on-failure --timeout 300 >"$OUT/ctest.log" 2>&1; then
+  status=1
+  echo "   some tests FAILED (log: $OUT/ctest.log)"
+fi
+tail -15 "$OUT/ctest.log"
+# Each test's verbose output (parity figures) for the record.
+for t in cuda/test_cuda thrust/test_thrust_cuda; do
+  if [ -x "$BUILD/tests/$t" ]; then "$BUILD/tests/$t" -s -d >"$OUT/$(basename "$t").verbose.log" 2>&1 || true; fi
+done
+
+echo "== bench_gpu"
+if ! "$BUILD/benchmarks/gpu/bench_gpu" >"$OUT/bench.log" 2>&1; then
+  status=1
+  echo "   bench_gpu FAILED (log: $OUT/bench.log)"
+fi
+
+{
+  cat "$OUT/bench.log"
+  echo
+  echo "## Tests"
+  echo
+  echo '```'
+  grep -E "tests passed|tests failed|Passed|Failed|Not Run|Skipped|\*\*\*" "$OUT/ctest.log"
+  echo '```'
+  echo
+  [ "$build_ok" = 1 ] || echo "**Some targets failed to build** (see build.log)."
+  echo "Build of the CUDA targets: ${build_s} s with -j$JOBS; whole run: $(elapsed). GPU: $(head -1 "$OUT/nvidia-smi.txt")."
+} >"$OUT/gpu_results.md"
+cat "$OUT/gpu_results.md"
+echo "== done in $(elapsed); results in $OUT/gpu_results.md"
+exit $status

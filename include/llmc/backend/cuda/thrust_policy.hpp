@@ -1,0 +1,60 @@
+// llmc/backend/cuda/thrust_policy.hpp — the CUDA dense policy of the device methods.
+//
+// cuda_dense_policy binds a cuda_context (stream, cuBLAS / cuSOLVER handles) to the contract of
+// llmc/method/device_policy.hpp: buffers are thrust::device_vector, functors run with
+// thrust::cuda::par_nosync on the context's stream (the algorithms that return a value still wait
+// for it), dense algebra is dense_kernels<cuda_backend>, downloads and uploads are
+// cudaMemcpyAsync on the stream followed by a stream synchronization (the host buffer may be
+// reused as soon as they return). thrust::device_vector allocates and fills on the legacy default
+// stream, which is ordered with the context's blocking stream (context.hpp). nvcc only.
+#pragma once
+
+#include <thrust/device_vector.h>
+#include <thrust/system/cuda/execution_policy.h>
+
+#include <cstddef>
+
+#include "llmc/backend/cuda/context.hpp"
+#include "llmc/backend/cuda/dense.hpp"
+#include "llmc/backend/cuda/error.hpp"
+
+namespace llmc {
+
+struct cuda_dense_policy {
+  using backend = cuda_backend;
+  template <class T>
+  using vector = thrust::device_vector<T>;
+
+  cuda_context* ctx;
+  explicit cuda_dense_policy(cuda_context& c) noexcept : ctx(&c) {}
+
+  [[nodiscard]] auto exec() const { return thrust::cuda::par_nosync.on(ctx->stream()); }
+  void synchronize() const { ctx->synchronize(); }
+
+  void gemm(float alpha, device_view<const float> a, device_view<const float> b, float beta, device_view<float> c) const {
+    dense_kernels<cuda_backend>::gemm(*ctx, alpha, a, b, beta, c);
+  }
+  void syrk(triangle t, float alpha, device_view<const float> a, float beta, device_view<float> c) const {
+    dense_kernels<cuda_backend>::syrk(*ctx, t, alpha, a, beta, c);
+  }
+  [[nodiscard]] std::size_t cholesky(device_view<float> a) const { return dense_kernels<cuda_backend>::cholesky(*ctx, a); }
+  void invert_lower(device_view<float> l) const { dense_kernels<cuda_backend>::invert_lower(*ctx, l); }
+  void gemm_bf16(float alpha, device_view<const bfloat16> a, device_view<const bfloat16> b, float beta,
+                 device_view<float> c) const {
+    dense_kernels<cuda_backend>::gemm_bf16(*ctx, alpha, a, b, beta, c);
+  }
+  template <class T>
+  void download(const T* src, std::size_t n, T* dst) const {
+    if (n == 0) return;
+    LLMC_CUDA_CHECK(cudaMemcpyAsync(dst, src, n * sizeof(T), cudaMemcpyDeviceToHost, ctx->stream()));
+    ctx->synchronize();
+  }
+  template <class T>
+  void upload(const T* src, std::size_t n, T* dst) const {
+    if (n == 0) return;
+    LLMC_CUDA_CHECK(cudaMemcpyAsync(dst, src, n * sizeof(T), cudaMemcpyHostToDevice, ctx->stream()));
+    ctx->synchronize();
+  }
+};
+
+}  // namespace llmc

@@ -1,0 +1,83 @@
+// llmc/method/device_policy.hpp — what the device methods (gptq_device.hpp, hessian_device.hpp)
+// need from a backend, and the host implementation of it.
+//
+// The device methods are written once against a "dense policy" object K, passed explicitly:
+//   K::backend                       the backend tag of the memory K's vectors and views live in
+//   K::vector<T>                     an owning buffer in that memory (thrust::host_vector here,
+//                                    thrust::device_vector for CUDA); .data() / .size()
+//   k.exec()                         the Thrust execution policy that runs functors there
+//   k.gemm / k.syrk / k.cholesky / k.invert_lower   dense_kernels conventions (kernel_decl.hpp)
+//   k.gemm_bf16(alpha, A, B, beta, C) bf16 A, B; fp32 accumulation and C
+//   k.download(src, n, dst) / k.upload(src, n, dst)  copies to / from host memory (synchronous)
+//   k.synchronize()
+// host_dense_policy runs everything on the host with the host kernels (thrust::host runs the
+// functors sequentially): it is how the device code's logic is compiled by g++ and tested against
+// the host methods on machines without a GPU. The CUDA policy is backend/cuda/thrust_policy.hpp.
+// gemm_bf16 on the host is the exact emulation of a bf16-input, fp32-accumulating GEMM: a
+// product of two bf16 values is exact in fp32, so converting the operands to fp32 and running the
+// fp32 kernel accumulates the same products in fp32 (the summation order is the host kernel's).
+#pragma once
+
+#include <thrust/copy.h>
+#include <thrust/execution_policy.h>
+#include <thrust/host_vector.h>
+
+#include <algorithm>
+#include <cstddef>
+
+#include "llmc/backend/kernels.hpp"
+#include "llmc/core/backend_tag.hpp"
+#include "llmc/numeric/bfloat16.hpp"
+#include "llmc/tensor/matrix.hpp"
+#include "llmc/tensor/matrix_view.hpp"
+
+namespace llmc {
+
+/// The minimal shape of a dense policy (see the header comment for the full contract).
+template <class K>
+concept dense_policy = requires(const K& k) {
+  typename K::backend;
+  typename K::template vector<float>;
+  k.exec();
+  k.synchronize();
+};
+
+/// Raw pointer to the first element of a policy vector (thrust::device_ptr or T*).
+template <class V>
+auto raw_data(V& v) noexcept {
+  return thrust::raw_pointer_cast(v.data());
+}
+
+struct host_dense_policy {
+  using backend = host_backend;
+  template <class T>
+  using vector = thrust::host_vector<T>;
+
+  static auto exec() { return thrust::host; }
+  static void synchronize() noexcept {}
+
+  static void gemm(float alpha, matrix_view<const float> a, matrix_view<const float> b, float beta, matrix_view<float> c) {
+    dense_kernels<host_backend>::gemm(alpha, a, b, beta, c);
+  }
+  static void syrk(triangle t, float alpha, matrix_view<const float> a, float beta, matrix_view<float> c) {
+    dense_kernels<host_backend>::syrk(t, alpha, a, beta, c);
+  }
+  static std::size_t cholesky(matrix_view<float> a) { return dense_kernels<host_backend>::cholesky(a); }
+  static void invert_lower(matrix_view<float> l) { dense_kernels<host_backend>::invert_lower(l); }
+  static void gemm_bf16(float alpha, matrix_view<const bfloat16> a, matrix_view<const bfloat16> b, float beta,
+                        matrix_view<float> c) {
+    auto widen = [](matrix_view<const bfloat16> v) { return matrix<float>::from(v, [](bfloat16 x) { return static_cast<float>(x); }); };
+    const matrix<float> af = widen(a), bf = widen(b);
+    dense_kernels<host_backend>::gemm(alpha, cview(af), cview(bf), beta, c);
+  }
+  template <class T>
+  static void download(const T* src, std::size_t n, T* dst) {
+    std::copy_n(src, n, dst);
+  }
+  template <class T>
+  static void upload(const T* src, std::size_t n, T* dst) {
+    std::copy_n(src, n, dst);
+  }
+};
+
+}  // namespace llmc

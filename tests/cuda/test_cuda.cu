@@ -1,0 +1,314 @@
+// GPU tests of the CUDA backend (nvcc, sm_80 + sm_90): run only where a device is usable; exit 77
+// (CTest: skipped) elsewhere. Parity with the host backend, with the tolerances documented here:
+//  * dense_kernels<cuda_backend>: gemm (row- and column-major operands and outputs, beta 0 and
+//    not), syrk (both triangles; the other one untouched), cholesky, invert_lower, gemm_bf16 —
+//    relative to the host kernels within 1e-4 of the result's max-abs (fp32 sums in another
+//    order; the Cholesky / inverse of a well-conditioned SPD matrix); cholesky of a matrix that
+//    is not positive definite returns the same info as the host kernel.
+//  * Error paths: a stride cuBLAS cannot take throws llmc.cuda.110 before any call; a failing
+//    CUDA / cuBLAS call throws llmc::cuda_error naming the call.
+//  * Hessian: fp32 (cublasSsyrk) within 1e-5 relative of hessian_accumulator; bf16 inputs
+//    (cublasGemmEx) within 1e-4 relative of the host emulation (bf16-rounded inputs, fp32 sums).
+//  * GPTQ: gptq_device_solve on the GPU vs gptq::quantize_weight on the host (channel and group
+//    args, static and no actorder, float and bf16 weights): the factor and GEMMs sum in other
+//    orders, so a code that sits on a rounding boundary may flip to its neighbour: at most 0.5 %
+//    of codes differ, each by one quantization step; qparams and g_idx are identical (they come
+//    from the un-updated weight); the loss agrees within 1 %.
+#include <cuda_runtime.h>
+
+#define DOCTEST_CONFIG_IMPLEMENT
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <cstdio>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "llmc/backend/cuda/context.hpp"
+#include "llmc/backend/cuda/dense.hpp"
+#include "llmc/backend/cuda/error.hpp"
+#include "llmc/backend/cuda/thrust_policy.hpp"
+#include "llmc/backend/kernels.hpp"
+#include "llmc/method/gptq.hpp"
+#include "llmc/method/gptq_device.hpp"
+#include "llmc/method/hessian.hpp"
+#include "llmc/method/hessian_device.hpp"
+#include "llmc/scheme/presets.hpp"
+
+using namespace llmc;
+
+namespace {
+
+cuda_context& ctx() {
+  static cuda_context c;
+  return c;
+}
+
+template <class T>
+struct dbuf {
+  thrust::device_vector<T> v;
+  explicit dbuf(const std::vector<T>& h) : v(h.begin(), h.end()) {}
+  explicit dbuf(std::size_t n) : v(n) {}
+  T* data() { return thrust::raw_pointer_cast(v.data()); }
+  std::vector<T> host() const {
+    std::vector<T> h(v.size());
+    thrust::copy(v.begin(), v.end(), h.begin());
+    return h;
+  }
+};
+
+std::vector<float> random_values(std::size_t n, unsigned seed) {
+  std::mt19937 gen(seed);
+  std::normal_distribution<float> d(0.0f, 1.0f);
+  std::vector<float> v(n);
+  for (auto& x : v) x = d(gen);
+  return v;
+}
+
+double max_abs(const std::vector<float>& v) {
+  double m = 0.0;
+  for (float x : v) m = std::max(m, std::fabs(static_cast<double>(x)));
+  return m;
+}
+
+std::string error_id_of(auto&& f) {
+  try {
+    f();
+  } catch (const llmc::error& e) {
+    return e.id() + " " + e.what();
+  }
+  return "no error";
+}
+
+/// A rows x cols matrix in row-major (ld = cols + pad) or column-major (ld = rows + pad) storage.
+struct host_laid {
+  std::vector<float> buf;
+  std::size_t rows, cols;
+  std::ptrdiff_t rs, cs;
+  float& at(std::size_t r, std::size_t c) { return buf[r * rs + c * cs]; }
+};
+host_laid lay(std::size_t rows, std::size_t cols, bool col_major, std::size_t pad, const std::vector<float>& vals) {
+  host_laid m{{}, rows, cols, 0, 0};
+  if (col_major) {
+    m.rs = 1;
+    m.cs = static_cast<std::ptrdiff_t>(rows + pad);
+    m.buf.assign((rows + pad) * cols, -3.0f);
+  } else {
+    m.rs = static_cast<std::ptrdiff_t>(cols + pad);
+    m.cs = 1;
+    m.buf.assign(rows * (cols + pad), -3.0f);
+  }
+  for (std::size_t r = 0; r < rows; ++r)
+    for (std::size_t c = 0; c < cols; ++c) m.at(r, c) = vals[r * cols + c];
+  return m;
+}
+
+}  // namespace
+
+TEST_CASE("cuda gemm matches the host gemm for row- and column-major operands") {
+  const std::size_t m = 67, n = 45, k = 129;
+  const auto av = random_values(m * k, 1), bv = random_values(k * n, 2), cv = random_values(m * n, 3);
+  for (int mask = 0; mask < 8; ++mask)
+    for (float beta : {0.0f, 0.75f}) {
+      CAPTURE(mask);
+      host_laid a = lay(m, k, mask & 1, 3, av), b = lay(k, n, mask & 2, 0, bv), c = lay(m, n, mask & 4, 5, cv);
+      matrix<float> expect(m, n, cv);
+      dense_kernels<host_backend>::gemm(1.25f, {a.buf.data(), m, k, a.rs, a.cs}, {b.buf.data(), k, n, b.rs, b.cs}, beta,
+                                        expect.view());
+      dbuf<float> da(a.buf), db(b.buf), dc(c.buf);
+      if (beta == 0.0f) thrust::fill(dc.v.begin(), dc.v.end(), std::nanf(""));
+      dense_kernels<cuda_backend>::gemm(ctx(), 1.25f, device_view<const float>(da.data(), m, k, a.rs, a.cs),
+                                        device_view<const float>(db.data(), k, n, b.rs, b.cs), beta,
+                                        device_view<float>(dc.data(), m, n, c.rs, c.cs));
+      ctx().synchronize();
+      c.buf = dc.host();
+      const double scale = max_abs(expect.storage());
+      for (std::size_t r = 0; r < m; ++r)
+        for (std::size_t j = 0; j < n; ++j) REQUIRE(std::fabs(c.at(r, j) - expect(r, j)) <= 1e-4 * scale);
+    }
+}
+
+TEST_CASE("cuda syrk, cholesky, invert_lower and gemm_bf16 match the host kernels") {
+  const std::size_t n = 150, k = 400;
+  const auto av = random_values(n * k, 4);
+  const matrix<float> a(n, k, av);
+  for (triangle t : {triangle::upper, triangle::lower})
+    for (bool col_major : {false, true}) {
+      matrix<float> expect(n, n, 5.0f);
+      dense_kernels<host_backend>::syrk(t, 0.5f, cview(a), 0.0f, expect.view());
+      dbuf<float> da(av), dc(std::vector<float>(n * n, 5.0f));
+      const device_view<float> cview_d = col_major ? device_view<float>(dc.data(), n, n, 1, n) : device_view<float>(dc.data(), n, n);
+      dense_kernels<cuda_backend>::syrk(ctx(), t, 0.5f, device_view<const float>(da.data(), n, k), 0.0f, cview_d);
+      ctx().synchronize();
+      const auto got = dc.host();
+      const double scale = max_abs(expect.storage());
+      for (std::size_t i = 0; i < n; ++i)
+        for (std::size_t j = 0; j < n; ++j) {
+          const bool in = t == triangle::upper ? j >= i : j <= i;
+          const float g = col_major ? got[j * n + i] : got[i * n + j];
+          REQUIRE(std::fabs(g - (in ? expect(i, j) : 5.0f)) <= 1e-5 * scale);
+        }
+    }
+  // SPD matrix: A A^T / k + I.
+  matrix<float> spd(n, n);
+  dense_kernels<host_backend>::syrk(triangle::lower, 1.0f / k, cview(a), 0.0f, spd.view());
+  mirror_triangle(triangle::lower, spd);
+  for (std::size_t i = 0; i < n; ++i) spd(i, i) += 1.0f;
+  matrix<float> l = spd;
+  REQUIRE(dense_kernels<host_backend>::cholesky(l.view()) == 0);
+  matrix<float> li = l;
+  dense_kernels<host_backend>::invert_lower(li.view());
+  for (bool col_major : {false, true}) {
+    std::vector<float> buf(spd.storage().begin(), spd.storage().end());  // symmetric: same both ways
+    dbuf<float> d(buf);
+    const device_view<float> v = col_major ? device_view<float>(d.data(), n, n, 1, n) : device_view<float>(d.data(), n, n);
+    REQUIRE(dense_kernels<cuda_backend>::cholesky(ctx(), v) == 0);
+    auto got = d.host();
+    auto at = [&](std::size_t i, std::size_t j) { return col_major ? got[j * n + i] : got[i * n + j]; };
+    for (std::size_t i = 0; i < n; ++i)
+      for (std::size_t j = 0; j <= i; ++j) REQUIRE(std::fabs(at(i, j) - l(i, j)) <= 1e-4 * std::fabs(l(0, 0)));
+    dense_kernels<cuda_backend>::invert_lower(ctx(), v);
+    ctx().synchronize();
+    got = d.host();
+    for (std::size_t i = 0; i < n; ++i)
+      for (std::size_t j = 0; j <= i; ++j) REQUIRE(std::fabs(at(i, j) - li(i, j)) <= 1e-4 * std::fabs(li(0, 0)));
+  }
+  // Not positive definite at the 7th leading minor: the host's info.
+  matrix<float> bad = spd;
+  bad(6, 6) = -1.0f;
+  matrix<float> bad_host = bad;
+  const std::size_t info = dense_kernels<host_backend>::cholesky(bad_host.view());
+  CHECK(info == 7);
+  dbuf<float> dbad(std::vector<float>(bad.storage().begin(), bad.storage().end()));
+  CHECK(dense_kernels<cuda_backend>::cholesky(ctx(), device_view<float>(dbad.data(), n, n)) == info);
+  // bf16 GEMM: exact bf16 products accumulated in fp32, against the host emulation.
+  const auto xb = matrix<bfloat16>::from(a, [](float f) { return bfloat16(f); });
+  std::vector<bfloat16> xbv(xb.storage().begin(), xb.storage().end());
+  dbuf<bfloat16> dx(xbv);
+  dbuf<float> dh(n * n);
+  const device_view<const bfloat16> xv(dx.data(), n, k);
+  dense_kernels<cuda_backend>::gemm_bf16(ctx(), 1.0f, xv, xv.transposed(), 0.0f, device_view<float>(dh.data(), n, n));
+  ctx().synchronize();
+  matrix<float> expect(n, n);
+  host_dense_policy::gemm_bf16(1.0f, cview(xb), cview(xb).transposed(), 0.0f, expect.view());
+  const auto got = dh.host();
+  const double scale = max_abs(expect.storage());
+  for (std::size_t i = 0; i < n * n; ++i) REQUIRE(std::fabs(got[i] - expect.data()[i]) <= 1e-4 * scale);
+}
+
+TEST_CASE("cuda error paths name the call") {
+  dbuf<float> d(16);
+  // A view cuBLAS cannot take: rejected before any call.
+  const std::string e = error_id_of([&] {
+    dense_kernels<cuda_backend>::gemm(ctx(), 1.0f, device_view<const float>(d.data(), 2, 2, 4, 2),
+                                      device_view<const float>(d.data(), 2, 2), 0.0f, device_view<float>(d.data(), 2, 2));
+  });
+  CHECK(e.rfind("llmc.cuda.110 ", 0) == 0);
+  // A failing runtime call.
+  const std::string m = error_id_of([] {
+    void* p = nullptr;
+    LLMC_CUDA_CHECK(cudaMalloc(&p, std::size_t{1} << 62));
+  });
+  CHECK(m.rfind("llmc.cuda.101 ", 0) == 0);
+  CHECK(m.find("cudaMalloc(&p, std::size_t{1} << 62)") != std::string::npos);
+  CHECK(m.find("cudaErrorMemoryAllocation") != std::string::npos);
+  // A failing cuBLAS call (negative m).
+  const std::string b = error_id_of([&] {
+    const float one = 1.0f;
+    LLMC_CUDA_CHECK(cublasSgemm(ctx().cublas(), CUBLAS_OP_N, CUBLAS_OP_N, -1, 2, 2, &one, d.data(), 2, d.data(), 2, &one, d.data(), 2));
+  });
+  CHECK(b.rfind("llmc.cuda.102 ", 0) == 0);
+  CHECK(b.find("cublasSgemm(") != std::string::npos);
+  CHECK(b.find("CUBLAS_STATUS_INVALID_VALUE") != std::string::npos);
+  // The context still works afterwards.
+  thrust::fill(d.v.begin(), d.v.begin() + 1, 4.0f);
+  CHECK(dense_kernels<cuda_backend>::cholesky(ctx(), device_view<float>(d.data(), 1, 1)) == 0);
+  CHECK(d.host()[0] == 2.0f);
+}
+
+TEST_CASE("device Hessian accumulator matches the host accumulator") {
+  const std::size_t cols = 96, tokens = 700;
+  const auto v = random_values(tokens * cols, 9);
+  const matrix<float> x(tokens, cols, v);
+  hessian_accumulator ref(cols);
+  hessian_accumulator ref16(cols);
+  const auto xr = matrix<float>::from(x, [](float f) { return round_to_bfloat16(f); });
+  const cuda_dense_policy k(ctx());
+  device_hessian_accumulator<cuda_dense_policy> h32(k, cols), h16(k, cols, hessian_precision::bf16);
+  dbuf<float> dx(v);
+  for (std::size_t r0 = 0; r0 < tokens; r0 += 350) {
+    ref.add(cview(x).block(r0, 0, 350, cols));
+    ref16.add(cview(xr).block(r0, 0, 350, cols));
+    h32.add(device_view<const float>(dx.data() + r0 * cols, 350, cols));
+    h16.add(device_view<const float>(dx.data() + r0 * cols, 350, cols));
+  }
+  const matrix<float> a = ref.hessian(), b = h32.hessian_host(), c = ref16.hessian(), d = h16.hessian_host();
+  const double scale = max_abs(a.storage());
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    REQUIRE(std::fabs(a.data()[i] - b.data()[i]) <= 1e-5 * scale);
+    REQUIRE(std::fabs(c.data()[i] - d.data()[i]) <= 1e-4 * scale);
+  }
+}
+
+namespace {
+template <class T>
+void gptq_parity(const quant_args& a, act_order act, std::size_t rows, std::size_t cols, unsigned seed) {
+  const auto wv = random_values(rows * cols, seed);
+  matrix<T> w(rows, cols);
+  for (std::size_t i = 0; i < w.size(); ++i) w.data()[i] = compute_dtype<T>::from_float(0.02f * wv[i] * (i % 7 ? 1.0f : 4.0f));
+  const auto xv = random_values(4 * cols * cols, seed + 1);
+  matrix<float> x(4 * cols, cols, xv);
+  for (std::size_t t = 0; t < x.rows(); ++t)
+    for (std::size_t c = 0; c < cols; c += 5) x(t, c) *= 3.0f;
+  hessian_accumulator acc(cols);
+  acc.add(x);
+  const matrix<float> h = acc.hessian();
+  gptq<runtime_scheme> m{{a}};
+  m.actorder = act;
+  const auto host = m.quantize_weight(w, h);
+  const cuda_dense_policy k(ctx());
+  std::vector<T> wh(w.storage().begin(), w.storage().end());
+  dbuf<T> dw(wh);
+  dbuf<float> dh(std::vector<float>(h.storage().begin(), h.storage().end()));
+  const auto dev = gptq_device_solve(k, m, device_view<const T>(dw.data(), rows, cols), device_view<const float>(dh.data(), cols, cols));
+  const quantized_tensor& qa = host.quantized;
+  const quantized_tensor& qb = dev.host.quantized;
+  std::size_t differ = 0, far = 0;
+  for (std::size_t i = 0; i < qa.codes.size(); ++i) {
+    if (qa.codes.data()[i] == qb.codes.data()[i]) continue;
+    ++differ;
+    if (std::abs(static_cast<int>(static_cast<std::int8_t>(qa.codes.data()[i])) - static_cast<std::int8_t>(qb.codes.data()[i])) > 1) ++far;
+  }
+  MESSAGE(rows << "x" << cols << " actorder " << to_string(act) << ": " << differ << " of " << qa.codes.size()
+                << " codes differ; loss host " << host.loss << " device " << dev.host.loss);
+  CHECK(static_cast<double>(differ) <= 0.005 * static_cast<double>(qa.codes.size()));
+  CHECK(far == 0);
+  CHECK(dev.host.loss == doctest::Approx(host.loss).epsilon(0.01));
+  CHECK(qa.g_idx == qb.g_idx);
+  REQUIRE(qa.params.scale.size() == qb.params.scale.size());
+  for (std::size_t i = 0; i < qa.params.scale.size(); ++i) REQUIRE(qa.params.scale.data()[i] == qb.params.scale.data()[i]);
+  CHECK(dev.host.attempts.size() == host.attempts.size());
+}
+}  // namespace
+
+TEST_CASE("GPTQ on the GPU matches the host GPTQ") {
+  constexpr quant_args g32{.num_bits = 4, .strategy = quant_strategy::group, .group_size = 32};
+  constexpr quant_args ch8{.num_bits = 8, .strategy = quant_strategy::channel};
+  for (auto act : {act_order::weight, act_order::none}) {
+    gptq_parity<float>(g32, act, 256, 384, 1);
+    gptq_parity<bfloat16>(g32, act, 300, 256, 2);
+    gptq_parity<bfloat16>(ch8, act, 128, 320, 3);
+  }
+  gptq_parity<bfloat16>(g32, act_order::group, 256, 256, 4);
+}
+
+int main(int argc, char** argv) {
+  int devices = 0;
+  if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0) {
+    std::printf("no CUDA device: compiled and linked only (skipped)\n");
+    return 77;
+  }
+  doctest::Context c(argc, argv);
+  return c.run();
+}
