@@ -136,6 +136,10 @@ class layer_context {
   std::map<std::string, input_statistics, std::less<>> inputs;
   parent_forward_fn parent_forward;     ///< optional
   std::vector<method_note> notes;       ///< appended by the methods, in order
+  /// false when nothing reads a Linear's float weight once a quantizing method has set its
+  /// `quantized` (a data-free run that only writes the quantized tensors): RTN then skips
+  /// writing the dequantized weight back (a third of a data-free run's time).
+  bool keep_float_weights = true;
 
   [[nodiscard]] std::string full_name(std::string_view local) const { return prefix + std::string(local); }
 

@@ -159,6 +159,10 @@ struct rtn {
   }
   template <host_matrix W>
   [[nodiscard]] quantized_tensor quantize_weight_with(const quant_args& a, const W& w, float global_scale = 0.0f) const {
+    // The min-max observer takes the fused single pass of the scheme layer (the same bytes as
+    // observer + quantize, tested there); the MSE observer searches first.
+    if (weight_observer_kind(a.observer) == observer_kind::memoryless_minmax)
+      return detail::fused_minmax_quantize([&a] { return a; }, cview(w), global_scale);
     return quantize(a, w, weight_qparams(a, w, global_scale, observer));
   }
 
@@ -193,8 +197,10 @@ struct rtn {
           using T = typename decltype(tag)::type;
           const auto wt = matrix<T>::from(l.weight, [](float v) { return compute_dtype<T>::from_float(v); });
           quantized_tensor q = quantize_weight_with(a, wt, gs);
-          const matrix<T> dq = dequantize<T>(q);
-          l.weight = matrix<float>::from(dq, [](T v) { return static_cast<float>(compute_dtype<T>::to_float(v)); });
+          if (ctx.keep_float_weights) {
+            const matrix<T> dq = dequantize<T>(q);
+            l.weight = matrix<float>::from(dq, [](T v) { return static_cast<float>(compute_dtype<T>::to_float(v)); });
+          }
           l.quantized = std::move(q);
         });
       }

@@ -662,6 +662,8 @@ oneshot_report run_oneshot(const oneshot_args& args, const pipeline::recipe& r, 
     dir.weights().release_all();  // the layer now lives in fp32 copies: drop the mapped pages
     debug_rss(prefix + " loaded");
     layer_context ctx;
+    // Without calibration nothing propagates: the quantized tensors are all that is written.
+    ctx.keep_float_weights = needs_data || args.keep_weights;
     ctx.prefix = prefix;
     if (needs_data) {
       for (const char* in : oneshot_inputs) ctx.inputs[in];
