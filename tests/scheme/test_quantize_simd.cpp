@@ -27,6 +27,11 @@ std::uint8_t reference_code(kernel_family f, float x, float s, float zp, float q
     y = std::min(std::max(y, -448.0f), 448.0f);  // NaN stays NaN through std::max/min here
     return float8_e4m3fn(y).bits;
   }
+  if (f == kernel_family::fp4) {
+    float q = x / s;  // fp32 division, clamp, then cast_to_fp4 (which rounds to bf16 itself)
+    q = std::min(std::max(q, -6.0f), 6.0f);
+    return ct_cast_to_fp4(q).bits;
+  }
   if (f == kernel_family::int_asym) y = round_to_bfloat16(y + zp);
   if (std::isnan(y)) return 0;
   y = std::min(std::max(y, q_min), q_max);
@@ -122,6 +127,9 @@ TEST_CASE("quantize hot loop == plain reference on every bf16 value: INT4 asymme
 TEST_CASE("quantize hot loop == plain reference on every bf16 value: FP8 E4M3") {
   check_family<kernel_family::fp8>(-448.0f, 448.0f, 0.0f);
 }
+TEST_CASE("quantize hot loop == plain reference on every bf16 value: FP4 E2M1 (NVFP4, MX)") {
+  check_family<kernel_family::fp4>(-6.0f, 6.0f, 0.0f);
+}
 
 TEST_CASE("the E4M3 magnitude code equals float8_e4m3fn on every bf16 value and fp32 samples") {
   for (std::uint32_t b = 0; b < 65536; ++b) {
@@ -198,4 +206,35 @@ TEST_CASE("quantize_pack_weight_into gives the bytes of quantize_weight_into + p
   matrix<std::int32_t> words;
   const matrix<bfloat16> w(4, 32);
   CHECK_THROWS_AS(quantize_pack_weight_into(words, q, presets::FP8{}, w), config_error);
+}
+
+TEST_CASE("the SIMD min/max (all widths this CPU build takes) equals a plain loop for every length 1..300") {
+  std::mt19937 gen(7);
+  std::normal_distribution<float> d(0.0f, 1.0f);
+  std::vector<bfloat16> v(300);
+  std::vector<float> f(300);
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    v[i] = bfloat16(d(gen));
+    f[i] = static_cast<float>(v[i]);
+  }
+  v[37] = bfloat16(-7.5f);  // extremes at positions inside and past the first vectors
+  f[37] = -7.5f;
+  v[250] = bfloat16(9.0f);
+  f[250] = 9.0f;
+  std::size_t wrong = 0;
+  for (std::size_t n = 1; n <= v.size(); ++n) {
+    for (std::size_t at : {std::size_t{0}, std::size_t{1}}) {
+      if (at + n > v.size()) continue;
+      float want_mn = f[at], want_mx = f[at];
+      for (std::size_t i = at; i < at + n; ++i) {
+        want_mn = std::min(want_mn, f[i]);
+        want_mx = std::max(want_mx, f[i]);
+      }
+      float mn, mx, fmn, fmx;
+      detail::run_minmax(v.data() + at, n, mn, mx);
+      detail::run_minmax(f.data() + at, n, fmn, fmx);
+      wrong += mn != want_mn || mx != want_mx || fmn != want_mn || fmx != want_mx;
+    }
+  }
+  CHECK(wrong == 0);
 }

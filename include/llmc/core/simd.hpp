@@ -160,6 +160,12 @@ inline void minmax_bf16_bits(const std::uint16_t* in, std::size_t n, float& mn_o
           return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
         },
         n, i, mn, mx);
+  } else if (n >= 16) {  // NVFP4's groups of 16: one vector
+    const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(in));
+    const __m512 v = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+    mn = _mm512_reduce_min_ps(v);
+    mx = _mm512_reduce_max_ps(v);
+    i = 16;
   }
 #elif defined(LLMC_SIMD_MINMAX_AVX2)
   if (n >= 16) {

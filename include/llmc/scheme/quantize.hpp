@@ -118,11 +118,14 @@ inline void quantize_run(const S* LLMC_RESTRICT in, std::size_t n, std::uint8_t*
                          float q_min, float q_max, bool fp32_divide) noexcept {
   using D = compute_dtype<S>;
 #if defined(LLMC_HAS_AVX512_QUANTIZE)
-  if constexpr (std::is_same_v<S, bfloat16> && F != kernel_family::fp4) {
-    if (!fp32_divide) {
+  if constexpr (std::is_same_v<S, bfloat16>) {
+    // INT and FP8 round the quotient to bf16 unless the scale is fp32 (NVFP4/MX); FP4 always
+    // divides in fp32 and rounds to bf16 inside cast_to_fp4, which the kernel does too.
+    if (!fp32_divide || F == kernel_family::fp4) {
       constexpr auto K = F == kernel_family::int_sym    ? avx512::code_kind::int_sym
                          : F == kernel_family::int_asym ? avx512::code_kind::int_asym
-                                                        : avx512::code_kind::fp8;
+                         : F == kernel_family::fp8      ? avx512::code_kind::fp8
+                                                        : avx512::code_kind::fp4;
       avx512::quantize_bf16_run<K>(reinterpret_cast<const std::uint16_t*>(in), n, out, s, zp, q_min, q_max);
       return;
     }

@@ -38,7 +38,7 @@
 
 namespace llmc::detail::avx512 {
 
-enum class code_kind : std::uint8_t { int_sym, int_asym, fp8 };
+enum class code_kind : std::uint8_t { int_sym, int_asym, fp8, fp4 };
 
 /// bf16 rounding of fp32 lanes that are not NaN (compute_dtype<bfloat16>::round_non_nan).
 LLMC_ALWAYS_INLINE __m512i round_bf16_bits(__m512i u) noexcept {
@@ -84,6 +84,24 @@ LLMC_ALWAYS_INLINE __m128i codes16(__m512 x, __m512 vs, __m512 vr, bool use_reci
     __m512 f = _mm512_max_ps(_mm512_castsi512_ps(y), vlo);
     f = _mm512_min_ps(f, vhi);
     return _mm512_cvtepi32_epi8(_mm512_maskz_mov_epi32(is_number, _mm512_cvtps_epi32(f)));
+  } else if constexpr (K == code_kind::fp4) {
+    // compressed-tensors' cast_to_fp4 of the clamped quotient: bf16 rounding (y), then the E2M1
+    // thresholds on |y| (the clamp to +-6 is implied: everything past 5 is index 7), sign bit for
+    // y < 0 only (-0.0 and NaN give 0; float4.hpp). Bit patterns of non-negative floats order
+    // like their values, so the thresholds are unsigned integer compares.
+    const __m512i a = _mm512_and_si512(y, _mm512_set1_epi32(0x7FFFFFFF));
+    __m512i idx = _mm512_setzero_si512();
+    const __m512i one = _mm512_set1_epi32(1);
+    idx = _mm512_mask_add_epi32(idx, _mm512_cmpgt_epu32_mask(a, _mm512_set1_epi32(0x3E800000)), idx, one);  // > 0.25
+    idx = _mm512_mask_add_epi32(idx, _mm512_cmpge_epu32_mask(a, _mm512_set1_epi32(0x3F400000)), idx, one);  // >= 0.75
+    idx = _mm512_mask_add_epi32(idx, _mm512_cmpgt_epu32_mask(a, _mm512_set1_epi32(0x3FA00000)), idx, one);  // > 1.25
+    idx = _mm512_mask_add_epi32(idx, _mm512_cmpge_epu32_mask(a, _mm512_set1_epi32(0x3FE00000)), idx, one);  // >= 1.75
+    idx = _mm512_mask_add_epi32(idx, _mm512_cmpgt_epu32_mask(a, _mm512_set1_epi32(0x40200000)), idx, one);  // > 2.5
+    idx = _mm512_mask_add_epi32(idx, _mm512_cmpge_epu32_mask(a, _mm512_set1_epi32(0x40600000)), idx, one);  // >= 3.5
+    idx = _mm512_mask_add_epi32(idx, _mm512_cmpgt_epu32_mask(a, _mm512_set1_epi32(0x40A00000)), idx, one);  // > 5
+    const __mmask16 negative = _mm512_cmpgt_epu32_mask(y, _mm512_set1_epi32(static_cast<int>(0x80000000u)));
+    idx = _mm512_mask_or_epi32(idx, negative, idx, _mm512_set1_epi32(8));
+    return _mm512_cvtepi32_epi8(_mm512_maskz_mov_epi32(is_number, idx));
   } else {
     __m512i a = _mm512_and_si512(y, _mm512_set1_epi32(0x7FFFFFFF));
     a = _mm512_min_epu32(a, _mm512_set1_epi32(0x43E00000));  // |y| <= 448
