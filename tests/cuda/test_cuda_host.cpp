@@ -28,6 +28,7 @@
 #include "llmc/backend/cuda/error.hpp"
 #include "llmc/backend/kernels.hpp"
 #include "llmc/io/safetensors.hpp"
+#include "support/fixture_layers.hpp"
 #include "llmc/method/gptq.hpp"
 #include "llmc/method/gptq_device.hpp"
 #include "llmc/method/hessian.hpp"
@@ -505,23 +506,6 @@ TEST_CASE("device Hessian accumulator on the host policy") {
   CHECK(diff > 1e-4 * max_h);
 }
 
-namespace {
-matrix<float> load(const safetensors_file& f, const std::string& name) {
-  const tensor_view v = f.tensor(name);
-  REQUIRE(v.shape.size() == 2);
-  return matrix<float>(static_cast<std::size_t>(v.shape[0]), static_cast<std::size_t>(v.shape[1]), to_float32(v));
-}
-double output_error(const matrix<float>& w, const matrix<float>& q, const matrix<float>& x) {
-  matrix<float> dw(w.rows(), w.cols());
-  for (std::size_t i = 0; i < w.size(); ++i) dw.data()[i] = w.data()[i] - q.data()[i];
-  matrix<float> y(x.rows(), w.rows());
-  gemm(1.0f, x, cview(dw).transposed(), 0.0f, y);
-  double e = 0.0;
-  for (float v : y.storage()) e += static_cast<double>(v) * v;
-  return e;
-}
-}  // namespace
-
 TEST_CASE("bf16 vs fp32 Hessian inputs: GPTQ output error on the fixture's real activations") {
   const std::string dir = std::string(LLMC_FIXTURES_DIR) + "/models/stories260k";
   const auto model = safetensors_file::open(dir + "/model.safetensors");
@@ -539,8 +523,8 @@ TEST_CASE("bf16 vs fp32 Hessian inputs: GPTQ output error on the fixture's real 
   const host_dense_policy k;
   for (int layer = 0; layer < 5; ++layer) {
     for (const linear& l : linears) {
-      const matrix<float> x = load(acts, "layers." + std::to_string(layer) + "." + l.input);
-      const matrix<float> w = load(model, "model.layers." + std::to_string(layer) + "." + l.name + ".weight");
+      const matrix<float> x = test_support::load_matrix(acts, "layers." + std::to_string(layer) + "." + l.input);
+      const matrix<float> w = test_support::load_matrix(model, "model.layers." + std::to_string(layer) + "." + l.name + ".weight");
       device_hessian_accumulator<host_dense_policy> h32(k, x.cols()), h16(k, x.cols(), hessian_precision::bf16);
       for (std::size_t r0 = 0; r0 < x.rows(); r0 += 512) {
         h32.add(cview(x).block(r0, 0, 512, x.cols()));
@@ -554,8 +538,8 @@ TEST_CASE("bf16 vs fp32 Hessian inputs: GPTQ output error on the fixture's real 
       }
       h_rel_max = std::max(h_rel_max, std::sqrt(num / den));
       gptq<runtime_scheme> m{{std::string(l.name) == "mlp.down_proj" ? channel : g32}};
-      e32 += output_error(w, m.quantize_weight(w, a).weight, x);
-      e16 += output_error(w, m.quantize_weight(w, b).weight, x);
+      e32 += test_support::output_error(w, m.quantize_weight(w, a).weight, x);
+      e16 += test_support::output_error(w, m.quantize_weight(w, b).weight, x);
     }
   }
   std::printf("Hessian inputs, GPTQ W4 (g32 / channel for down_proj), static actorder, 35 Linears of stories260k:\n"

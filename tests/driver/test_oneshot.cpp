@@ -14,6 +14,7 @@
 #include "llmc/model/evaluate.hpp"
 #include "llmc/pipeline/compressed_model.hpp"
 #include "llmc/pipeline/oneshot.hpp"
+#include "oneshot_fixture.hpp"
 #include "llmc/text/dataset_windows.hpp"
 #include "llmc/text/tokenizer.hpp"
 
@@ -22,8 +23,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
-const fs::path fixtures = LLMC_FIXTURES_DIR;
-const fs::path model_dir = fixtures / "models" / "stories260k";
+using test_support::fixtures;
+using test_support::model_dir;
+using test_support::w8a8_recipe;
 
 fs::path scratch(const std::string& name) {
   const fs::path p = fs::temp_directory_path() / ("llmc-driver-" + std::to_string(::getpid()) + "-" + name);
@@ -52,29 +54,8 @@ double heldout_perplexity(const fs::path& dir) {
   return perplexity(em.model, heldout_ids(), o).perplexity;
 }
 
-oneshot_args fast_args(const fs::path& out) {
-  oneshot_args a;
-  a.model = model_dir;
-  a.dataset = fixtures / "text" / "calibration.txt";
-  a.data_format = dataset_format::text_document;
-  a.max_seq_length = 512;
-  a.num_calibration_samples = 32;
-  a.batch_size = 4;
-  a.output_dir = out;
-  a.keep_weights = true;
-  return a;
-}
+oneshot_args fast_args(const fs::path& out) { return test_support::fixture_args(out, 512, 32, 4); }
 
-const char* w8a8_recipe = R"(
-quant_stage:
-  quant_modifiers:
-    SmoothQuantModifier:
-      smoothing_strength: 0.8
-    GPTQModifier:
-      scheme: W8A8
-      targets: [Linear]
-      ignore: [lm_head]
-)";
 
 std::string w4a16_recipe(const std::string& modifier) {
   return "quant_stage:\n  quant_modifiers:\n    " + modifier + R"(:

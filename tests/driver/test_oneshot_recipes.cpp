@@ -14,6 +14,7 @@
 
 #include "llmc/io/compressed_tensors_reader.hpp"
 #include "llmc/pipeline/oneshot.hpp"
+#include "oneshot_fixture.hpp"
 #include "llmc/scheme/presets.hpp"
 
 using namespace llmc;
@@ -21,8 +22,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
-const fs::path fixtures = LLMC_FIXTURES_DIR;
-const fs::path model_dir = fixtures / "models" / "stories260k";
+using test_support::fixtures;
+using test_support::model_dir;
+using test_support::w8a8_recipe;
 
 /// A private folder per test process, removed at exit; outputs go inside it so leftovers can be counted.
 struct work_folder {
@@ -54,29 +56,8 @@ std::string read_file(const fs::path& p) {
   return ss.str();
 }
 
-oneshot_args small_args(const fs::path& out) {
-  oneshot_args a;
-  a.model = model_dir;
-  a.dataset = fixtures / "text" / "calibration.txt";
-  a.data_format = dataset_format::text_document;
-  a.max_seq_length = 256;
-  a.num_calibration_samples = 8;
-  a.batch_size = 2;
-  a.output_dir = out;
-  a.keep_weights = true;
-  return a;
-}
+oneshot_args small_args(const fs::path& out) { return test_support::fixture_args(out, 256, 8, 2); }
 
-const char* w8a8_recipe = R"(
-quant_stage:
-  quant_modifiers:
-    SmoothQuantModifier:
-      smoothing_strength: 0.8
-    GPTQModifier:
-      scheme: W8A8
-      targets: [Linear]
-      ignore: [lm_head]
-)";
 
 /// GPTQ INT4 g32 on attention, RTN INT8 per channel on the MLP: two quantizing modifiers.
 const char* two_quantizers = R"(

@@ -14,29 +14,13 @@
 #include "llmc/method/gptq.hpp"
 #include "llmc/method/hessian.hpp"
 #include "llmc/method/rtn.hpp"
+#include "support/fixture_layers.hpp"
 
 using namespace llmc;
 
 namespace {
 
 const std::string model_dir = std::string(LLMC_FIXTURES_DIR) + "/models/stories260k";
-
-matrix<float> load(const safetensors_file& f, const std::string& name) {
-  const tensor_view v = f.tensor(name);
-  REQUIRE(v.shape.size() == 2);
-  return matrix<float>(static_cast<std::size_t>(v.shape[0]), static_cast<std::size_t>(v.shape[1]), to_float32(v));
-}
-
-/// sum over tokens and outputs of ((W - Q) x)^2 = || X (W - Q)^T ||_F^2, with X [tokens, in].
-double output_error(const matrix<float>& w, const matrix<float>& q, const matrix<float>& x) {
-  matrix<float> dw(w.rows(), w.cols());
-  for (std::size_t i = 0; i < w.size(); ++i) dw.data()[i] = w.data()[i] - q.data()[i];
-  matrix<float> y(x.rows(), w.rows());
-  gemm(1.0f, x, cview(dw).transposed(), 0.0f, y);
-  double e = 0.0;
-  for (float v : y.storage()) e += static_cast<double>(v) * v;
-  return e;
-}
 
 constexpr quant_args int4_g32{.num_bits = 4, .strategy = quant_strategy::group, .group_size = 32};
 constexpr quant_args int4_channel{.num_bits = 4, .strategy = quant_strategy::channel};
@@ -64,7 +48,7 @@ totals run_model(act_order mode, std::string* table) {
     std::map<std::string, hessian_accumulator> h;
     std::map<std::string, std::pair<gptq_factor, gptq_factor>> factors;
     for (const char* in : {"attn_in", "o_in", "mlp_in", "down_in"}) {
-      x[in] = load(acts, "layers." + std::to_string(layer) + "." + in);
+      x[in] = test_support::load_matrix(acts, "layers." + std::to_string(layer) + "." + in);
       REQUIRE(x[in].rows() == 2048);
       // Stream the 2048 tokens as the four 512-token windows they were captured in.
       for (std::size_t r0 = 0; r0 < 2048; r0 += 512) h[in].add(cview(x[in]).block(r0, 0, 512, x[in].cols()));
@@ -72,7 +56,7 @@ totals run_model(act_order mode, std::string* table) {
     }
     for (const linear& l : linears) {
       const std::string wname = "model.layers." + std::to_string(layer) + "." + l.name + ".weight";
-      const matrix<float> w = load(model, wname);
+      const matrix<float> w = test_support::load_matrix(model, wname);
       const bool down = std::string(l.name) == "mlp.down_proj";
       const quant_args a = down ? int4_channel : int4_g32;
       REQUIRE(w.cols() == x[l.input].cols());
@@ -85,8 +69,8 @@ totals run_model(act_order mode, std::string* table) {
       if (f.columns() == 0) f = m.factor(h[l.input], ordered);  // one factor per input (q/k/v share it)
       const auto res = m.quantize_weight(w, f);
       CHECK(!res.fell_back_to_rtn);
-      const double e_rtn = output_error(w, q_rtn, x[l.input]);
-      const double e_gptq = output_error(w, res.weight, x[l.input]);
+      const double e_rtn = test_support::output_error(w, q_rtn, x[l.input]);
+      const double e_gptq = test_support::output_error(w, res.weight, x[l.input]);
       t.rtn += e_rtn;
       t.gptq += e_gptq;
       if (table) {
