@@ -89,8 +89,13 @@ struct input_statistics {
   channel_absmean absmean;
   hessian_accumulator hessian;
   matrix<float> samples;  ///< cached input rows [tokens, in_features] (only when a method asks for samples)
+  /// Another copy of a statistic of this input that must follow the transform (e.g. the Hessian
+  /// kept on a GPU by the device pipeline: device_hessian_accumulator::rescale); called with the
+  /// same s at the end of rescale() when set. Empty by default.
+  std::function<void(std::span<const float>)> on_rescale;
 
-  /// The input was divided channel-wise by s (s_j > 0): make every statistic describe the new input.
+  /// The input was divided channel-wise by s (s_j > 0): make every statistic describe the new input
+  /// (the ones held here, then on_rescale's).
   void rescale(std::span<const float> s) {
     minmax.rescale(s);
     absmean.rescale(s);
@@ -103,6 +108,7 @@ struct input_statistics {
       for (std::size_t r = 0; r < samples.rows(); ++r)
         for (std::size_t c = 0; c < samples.cols(); ++c) samples(r, c) /= s[c];
     }
+    if (on_rescale) on_rescale(s);
   }
 };
 

@@ -10,6 +10,9 @@
 //   k.gemm_bf16(alpha, A, B, beta, C) bf16 A, B; fp32 accumulation and C
 //   k.download(src, n, dst) / k.upload(src, n, dst)  copies to / from host memory (synchronous)
 //   k.synchronize()
+//   K::pinned_vector<T>              host memory the policy copies from / to fastest (page-locked
+//                                    for CUDA, std::vector here); .data() / .size() / resize
+//   k.free_device_bytes()            free memory in the policy's memory now (here: unlimited)
 // host_dense_policy runs everything on the host with the host kernels (thrust::host runs the
 // functors sequentially): it is how the device code's logic is compiled by g++ and tested against
 // the host methods on machines without a GPU. The CUDA policy is backend/cuda/thrust_policy.hpp.
@@ -24,6 +27,9 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <vector>
 
 #include "llmc/backend/kernels.hpp"
 #include "llmc/core/backend_tag.hpp"
@@ -52,9 +58,13 @@ struct host_dense_policy {
   using backend = host_backend;
   template <class T>
   using vector = thrust::host_vector<T>;
+  template <class T>
+  using pinned_vector = std::vector<T>;
 
   static auto exec() { return thrust::host; }
   static void synchronize() noexcept {}
+  /// No device: the "device" is the host, taken as unlimited.
+  static std::uint64_t free_device_bytes() noexcept { return std::numeric_limits<std::uint64_t>::max(); }
 
   static void gemm(float alpha, matrix_view<const float> a, matrix_view<const float> b, float beta, matrix_view<float> c) {
     dense_kernels<host_backend>::gemm(alpha, a, b, beta, c);

@@ -6,17 +6,21 @@
 // for it), dense algebra is dense_kernels<cuda_backend>, downloads and uploads are
 // cudaMemcpyAsync on the stream followed by a stream synchronization (the host buffer may be
 // reused as soon as they return). thrust::device_vector allocates and fills on the legacy default
-// stream, which is ordered with the context's blocking stream (context.hpp). nvcc only.
+// stream, which is ordered with the context's blocking stream (context.hpp). pinned_vector is
+// page-locked host memory (backend/cuda/pinned.hpp); free_device_bytes() is cudaMemGetInfo's free
+// figure for the context's device. nvcc only.
 #pragma once
 
 #include <thrust/device_vector.h>
 #include <thrust/system/cuda/execution_policy.h>
 
 #include <cstddef>
+#include <cstdint>
 
 #include "llmc/backend/cuda/context.hpp"
 #include "llmc/backend/cuda/dense.hpp"
 #include "llmc/backend/cuda/error.hpp"
+#include "llmc/backend/cuda/pinned.hpp"
 
 namespace llmc {
 
@@ -24,12 +28,25 @@ struct cuda_dense_policy {
   using backend = cuda_backend;
   template <class T>
   using vector = thrust::device_vector<T>;
+  template <class T>
+  using pinned_vector = gpu::pinned_host_vector<T>;
 
   cuda_context* ctx;
   explicit cuda_dense_policy(cuda_context& c) noexcept : ctx(&c) {}
 
   [[nodiscard]] auto exec() const { return thrust::cuda::par_nosync.on(ctx->stream()); }
   void synchronize() const { ctx->synchronize(); }
+  /// Free device memory now (cudaMemGetInfo on the context's device).
+  [[nodiscard]] std::uint64_t free_device_bytes() const {
+    int current = 0;
+    LLMC_CUDA_CHECK(cudaGetDevice(&current));
+    if (current != ctx->device()) LLMC_CUDA_CHECK(cudaSetDevice(ctx->device()));
+    std::size_t free = 0, total = 0;
+    const cudaError_t e = cudaMemGetInfo(&free, &total);
+    if (current != ctx->device()) (void)cudaSetDevice(current);
+    LLMC_CUDA_CHECK(e);
+    return free;
+  }
 
   void gemm(float alpha, device_view<const float> a, device_view<const float> b, float beta, device_view<float> c) const {
     dense_kernels<cuda_backend>::gemm(*ctx, alpha, a, b, beta, c);
