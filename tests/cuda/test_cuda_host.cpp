@@ -12,13 +12,23 @@
 //    weights, blocks wider than the per-thread buffer, a strided weight, H given as its upper
 //    triangle, dead columns, the MSE observer, and the RTN fallback on a non-PD H.
 //  * hessian_device.hpp with host_dense_policy: the fp32 path equals hessian_accumulator; the bf16
-//    path equals the accumulator fed with bf16-rounded inputs.
+//    path equals the accumulator fed with bf16-rounded inputs. With a padding mask (several
+//    chunks of kept rows, an all-padding batch, a strided batch) and after rescale() (through
+//    input_statistics::on_rescale): bit-identical to hessian_accumulator; bf16 within 1e-5 max|H|.
+//  * gptq_device_apply with host_dense_policy vs gptq::apply on one layer context (q/k/v on one
+//    input in bf16/bf16/fp16, o_proj fp32): int4 g32 with static and group actorder, NVFP4 (one
+//    global scale for q/k/v), per-Linear args and a disabled Linear: identical codes, qparams,
+//    g_idx, weights and notes; errors llmc.method.012 / 304.
 //  * The bf16-vs-fp32 Hessian choice, measured by emulation on the fixture model's real
 //    activations: GPTQ's layer output error sum ||WX - Q(W)X||^2 over the 35 Linears.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <functional>
+#include <map>
+#include <span>
 #include <random>
 #include <string>
 #include <vector>
@@ -550,4 +560,259 @@ TEST_CASE("bf16 vs fp32 Hessian inputs: GPTQ output error on the fixture's real 
   CHECK(h_rel_max > 1e-4);
   CHECK(h_rel_max < 1e-2);
   CHECK(e16 / e32 == doctest::Approx(1.0).epsilon(0.02));
+}
+
+namespace {
+
+/// A padding mask with a quarter of the rows (pseudo-randomly) padding.
+std::vector<std::uint8_t> quarter_padding(std::size_t rows, unsigned seed) {
+  std::mt19937 gen(seed);
+  std::vector<std::uint8_t> m(rows);
+  for (auto& v : m) v = gen() % 4 != 0;
+  return m;
+}
+
+std::size_t kept_rows(const std::vector<std::uint8_t>& m) {
+  return static_cast<std::size_t>(std::count(m.begin(), m.end(), std::uint8_t{1}));
+}
+
+}  // namespace
+
+TEST_CASE("device Hessian accumulator: padding mask and rescale, as hessian_accumulator") {
+  const std::size_t cols = 40, rows = 2800;
+  const matrix<float> x(rows, cols, random_values(rows * cols, 41));
+  const host_dense_policy k;
+  hessian_accumulator ref(cols);
+  device_hessian_accumulator<host_dense_policy> dev(k, cols);
+  // 1: a quarter padding; 2: all padding; 3: 2300 rows (> 1024 kept: several chunks);
+  // 4: a strided view (the transpose of a column-major copy) with padding; 5: no mask.
+  const auto m1 = quarter_padding(300, 1), m3 = quarter_padding(2300, 3), m4 = quarter_padding(200, 4);
+  const std::vector<std::uint8_t> m2(100, 0);
+  const matrix<float> xt = matrix<float>::from(cview(x).block(0, 0, 200, cols).transposed());  // [cols, 200]
+  auto both = [&](matrix_view<const float> b, const std::vector<std::uint8_t>& m, std::size_t seqs) {
+    ref.add(b, m, seqs);
+    dev.add(b, m.empty() ? nullptr : m.data(), seqs);
+  };
+  both(cview(x).block(0, 0, 300, cols), m1, 3);
+  both(cview(x).block(300, 0, 100, cols), m2, 1);
+  both(cview(x).block(400, 0, 2300, cols), m3, 5);
+  both(cview(xt).transposed(), m4, 2);
+  both(cview(x).block(100, 0, 50, cols), {}, 1);
+  both(cview(x).block(0, 0, 50, cols), std::vector<std::uint8_t>(m1.begin(), m1.begin() + 50), 0);  // no sequence: no change
+  CHECK(dev.samples() == 12);
+  CHECK(ref.samples() == 12);
+  CHECK(dev.tokens() == kept_rows(m1) + kept_rows(m3) + kept_rows(m4) + 50);
+  CHECK(dev.tokens() == ref.tokens());
+  CHECK(kept_rows(m3) > detail::hessian_mask_chunk_rows);  // two chunks
+  // The same rows in the same chunks through the same kernel: bit-identical.
+  const matrix<float> a = ref.hessian(), b = dev.hessian_host();
+  for (std::size_t i = 0; i < a.size(); ++i) REQUIRE(a.data()[i] == b.data()[i]);
+  // A masked batch equals the unmasked batch of its kept rows (padding really is left out).
+  {
+    hessian_accumulator compact(cols);
+    matrix<float> kept(kept_rows(m1), cols);
+    for (std::size_t r = 0, o = 0; r < 300; ++r)
+      if (m1[r]) std::copy_n(&x(r, 0), cols, &kept(o++, 0));
+    compact.add(kept, {}, 3);
+    device_hessian_accumulator<host_dense_policy> one(k, cols);
+    one.add(cview(x).block(0, 0, 300, cols), m1.data(), 3);
+    const matrix<float> c = compact.hessian(), d = one.hessian_host();
+    for (std::size_t i = 0; i < c.size(); ++i) REQUIRE(c.data()[i] == d.data()[i]);
+    CHECK(one.tokens() == kept_rows(m1));
+  }
+  CHECK(error_id([&] { dev.add(cview(x).block(0, 0, 10, cols - 1), m1.data(), 1); }) == "llmc.method.301");
+
+  // rescale: hessian_accumulator's double division, bit for bit; through input_statistics'
+  // on_rescale, as the device pipeline keeps its copy in step with a smoothing transform.
+  std::vector<float> s(cols);
+  for (std::size_t c = 0; c < cols; ++c) s[c] = 0.5f + 0.037f * static_cast<float>((c * 7) % 41);
+  input_statistics st;
+  st.hessian = ref;
+  int calls = 0;
+  st.on_rescale = [&](std::span<const float> v) {
+    ++calls;
+    dev.rescale(v);
+  };
+  st.rescale(s);
+  CHECK(calls == 1);
+  const matrix<float> e = st.hessian.hessian(), f = dev.hessian_host();
+  for (std::size_t i = 0; i < e.size(); ++i) REQUIRE(e.data()[i] == f.data()[i]);
+  CHECK(e(3, 5) != a(3, 5));
+  CHECK(e(3, 5) == static_cast<float>(static_cast<double>(a(3, 5)) / (static_cast<double>(s[3]) * s[5])));
+  CHECK(error_id([&] { dev.rescale(std::span<const float>(s).first(cols - 1)); }) == "llmc.method.303");
+
+  // bf16 inputs with a mask: the fp32 accumulator fed with bf16-rounded values and the same mask,
+  // up to the summation order (GEMM vs SYRK): |diff| <= 1e-5 max|H|.
+  const auto xr = matrix<float>::from(x, [](float v) { return round_to_bfloat16(v); });
+  const auto xb = matrix<bfloat16>::from(x, [](float v) { return bfloat16(v); });
+  hessian_accumulator ref16(cols);
+  device_hessian_accumulator<host_dense_policy> dev16(k, cols, hessian_precision::bf16), devb(k, cols);
+  ref16.add(cview(xr).block(0, 0, 300, cols), m1, 3);
+  ref16.add(cview(xr).block(400, 0, 2300, cols), m3, 5);
+  dev16.add(cview(x).block(0, 0, 300, cols), m1.data(), 3);
+  dev16.add(cview(x).block(400, 0, 2300, cols), m3.data(), 5);
+  devb.add(cview(xb).block(0, 0, 300, cols), m1.data(), 3);
+  devb.add(cview(xb).block(400, 0, 2300, cols), m3.data(), 5);
+  CHECK(dev16.tokens() == ref16.tokens());
+  CHECK(devb.tokens() == ref16.tokens());
+  const matrix<float> g = ref16.hessian(), h16 = dev16.hessian_host(), hb = devb.hessian_host();
+  double max_h = 0.0;
+  for (float v : g.storage()) max_h = std::max(max_h, std::fabs(static_cast<double>(v)));
+  for (std::size_t i = 0; i < g.size(); ++i) {
+    REQUIRE(std::fabs(g.data()[i] - h16.data()[i]) <= 1e-5 * max_h);
+    REQUIRE(std::fabs(g.data()[i] - hb.data()[i]) <= 1e-5 * max_h);
+  }
+}
+
+namespace {
+
+linear_weight make_linear(std::string name, std::string input, std::size_t out, std::size_t in, scalar_type dt, unsigned seed) {
+  linear_weight l;
+  l.name = std::move(name);
+  l.input = std::move(input);
+  l.weight = random_weight(out, in, seed);
+  l.dtype = dt;
+  return l;
+}
+
+/// q/k/v sharing attn_in (bf16, bf16, fp16), o_proj on o_in (fp32); Hessians from masked batches,
+/// the same data in the host context and in device accumulators.
+struct gptq_layer_fixture {
+  layer_context ctx;
+  std::map<std::string, device_hessian_accumulator<host_dense_policy>, std::less<>> dev;
+
+  gptq_layer_fixture() {
+    const host_dense_policy k;
+    ctx.prefix = "model.layers.2.";
+    ctx.linears.push_back(make_linear("self_attn.q_proj", "attn_in", 64, 96, scalar_type::bfloat16, 51));
+    ctx.linears.push_back(make_linear("self_attn.k_proj", "attn_in", 32, 96, scalar_type::bfloat16, 52));
+    ctx.linears.push_back(make_linear("self_attn.v_proj", "attn_in", 32, 96, scalar_type::float16, 53));
+    ctx.linears.push_back(make_linear("self_attn.o_proj", "o_in", 96, 64, scalar_type::float32, 54));
+    const std::pair<const char*, std::size_t> inputs[] = {{"attn_in", 96}, {"o_in", 64}};
+    unsigned seed = 60;
+    for (const auto& [name, cols] : inputs) {
+      input_statistics& st = ctx.inputs[name];
+      st.hessian = hessian_accumulator(cols);
+      auto& d = dev.emplace(name, device_hessian_accumulator<host_dense_policy>(k, cols)).first->second;
+      for (int b = 0; b < 3; ++b) {
+        // Correlated columns with a spread of scales; column 7 of attn_in is dead (H_77 = 0).
+        const auto v = random_values(120 * (cols + 1), ++seed);
+        matrix<float> x(120, cols);
+        for (std::size_t t = 0; t < 120; ++t)
+          for (std::size_t c = 0; c < cols; ++c)
+            x(t, c) = cols == 96 && c == 7 ? 0.0f : 0.3f * v[t * (cols + 1) + cols] + v[t * (cols + 1) + c] * (c % 5 == 0 ? 3.0f : 1.0f);
+        const auto m = quarter_padding(120, seed);
+        st.hessian.add(x, m, 2);
+        d.add(cview(x), m.data(), 2);
+      }
+    }
+  }
+  auto lookup() {
+    return [this](std::string_view in) -> const device_hessian_accumulator<host_dense_policy>* {
+      auto it = dev.find(in);
+      return it == dev.end() ? nullptr : &it->second;
+    };
+  }
+};
+
+void check_same_layer(const layer_context& a, const layer_context& b) {
+  REQUIRE(a.linears.size() == b.linears.size());
+  for (std::size_t i = 0; i < a.linears.size(); ++i) {
+    const linear_weight& x = a.linears[i];
+    const linear_weight& y = b.linears[i];
+    CAPTURE(x.name);
+    REQUIRE(x.quantized.has_value() == y.quantized.has_value());
+    REQUIRE(x.weight.size() == y.weight.size());
+    std::size_t wdiff = 0;
+    for (std::size_t j = 0; j < x.weight.size(); ++j) wdiff += x.weight.data()[j] != y.weight.data()[j];
+    CHECK(wdiff == 0);
+    if (!x.quantized) continue;
+    const quantized_tensor& p = *x.quantized;
+    const quantized_tensor& q = *y.quantized;
+    CHECK(p.args == q.args);
+    CHECK(p.model_dtype == q.model_dtype);
+    CHECK(p.g_idx == q.g_idx);
+    REQUIRE(p.codes.size() == q.codes.size());
+    std::size_t cdiff = 0;
+    for (std::size_t j = 0; j < p.codes.size(); ++j) cdiff += p.codes.data()[j] != q.codes.data()[j];
+    CHECK(cdiff == 0);
+    CHECK(p.params.global_scale == q.params.global_scale);
+    REQUIRE(p.params.scale.size() == q.params.scale.size());
+    for (std::size_t j = 0; j < p.params.scale.size(); ++j) REQUIRE(p.params.scale.data()[j] == q.params.scale.data()[j]);
+    REQUIRE(p.params.zero_point.size() == q.params.zero_point.size());
+    for (std::size_t j = 0; j < p.params.zero_point.size(); ++j)
+      REQUIRE(p.params.zero_point.data()[j] == q.params.zero_point.data()[j]);
+  }
+  REQUIRE(a.notes.size() == b.notes.size());
+  for (std::size_t i = 0; i < a.notes.size(); ++i) {
+    CHECK(a.notes[i].method == b.notes[i].method);
+    CHECK(a.notes[i].target == b.notes[i].target);
+    CHECK(a.notes[i].message == b.notes[i].message);
+    // The loss sums e^2: an FMA contraction in one sweep and not the other may move it by an ulp.
+    CHECK(b.notes[i].after == doctest::Approx(a.notes[i].after).epsilon(1e-6));
+  }
+}
+
+template <quantization_scheme S>
+void compare_apply(const gptq<S>& m, const std::function<void(layer_context&)>& edit = {}) {
+  gptq_layer_fixture fx;
+  if (edit) edit(fx.ctx);
+  layer_context host = fx.ctx, dev = fx.ctx;
+  m.apply(host);
+  gptq_device_apply(host_dense_policy{}, m, dev, fx.lookup());
+  check_same_layer(host, dev);
+  REQUIRE(!host.notes.empty());
+}
+
+}  // namespace
+
+TEST_CASE("gptq_device_apply on the host policy equals gptq::apply") {
+  constexpr quant_args int4_g32{.num_bits = 4, .strategy = quant_strategy::group, .group_size = 32};
+  SUBCASE("int4 group 32, actorder static") {
+    gptq<runtime_scheme> m{{int4_g32}};
+    m.actorder = act_order::weight;
+    compare_apply(m);
+  }
+  SUBCASE("int4 group 32, actorder group (g_idx)") {
+    gptq<runtime_scheme> m{{int4_g32}};
+    m.actorder = act_order::group;
+    gptq_layer_fixture fx;
+    layer_context host = fx.ctx;
+    m.apply(host);
+    CHECK(!host.linears[0].quantized->g_idx.empty());
+    compare_apply(m);
+  }
+  SUBCASE("NVFP4: one global scale for q/k/v") {
+    const gptq<presets::NVFP4A16> m{};
+    compare_apply(m);
+    gptq_layer_fixture fx;
+    gptq_device_apply(host_dense_policy{}, m, fx.ctx, fx.lookup());
+    const float gq = fx.ctx.linears[0].quantized->params.global_scale;
+    CHECK(gq > 0.0f);
+    CHECK(fx.ctx.linears[1].quantized->params.global_scale == gq);
+    CHECK(fx.ctx.linears[2].quantized->params.global_scale == gq);
+    CHECK(fx.ctx.linears[3].quantized->params.global_scale != gq);
+  }
+  SUBCASE("per-Linear args: o_proj int8 channel, v_proj not quantized, no actorder") {
+    gptq<runtime_scheme> m{{int4_g32}};
+    m.actorder = act_order::none;
+    compare_apply(m, [](layer_context& c) {
+      c.linears[3].weight_args = quant_args{.num_bits = 8, .symmetric = false, .strategy = quant_strategy::channel};
+      c.linears[2].weight_args = quant_args{.num_bits = 0};
+    });
+    gptq_layer_fixture fx;
+    fx.ctx.linears[2].weight_args = quant_args{.num_bits = 0};
+    gptq_device_apply(host_dense_policy{}, m, fx.ctx, fx.lookup());
+    CHECK(!fx.ctx.linears[2].quantized);
+    CHECK(fx.ctx.notes.size() == 3);
+  }
+  SUBCASE("errors: no Hessian, an empty one") {
+    gptq<runtime_scheme> m{{int4_g32}};
+    gptq_layer_fixture fx;
+    auto none = [](std::string_view) -> const device_hessian_accumulator<host_dense_policy>* { return nullptr; };
+    CHECK(error_id([&] { gptq_device_apply(host_dense_policy{}, m, fx.ctx, none); }) == "llmc.method.012");
+    const device_hessian_accumulator<host_dense_policy> empty(host_dense_policy{}, 96);
+    auto empty_of = [&](std::string_view) { return &empty; };
+    CHECK(error_id([&] { gptq_device_apply(host_dense_policy{}, m, fx.ctx, empty_of); }) == "llmc.method.304");
+  }
 }

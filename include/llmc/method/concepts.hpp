@@ -169,11 +169,15 @@ class layer_context {
   /// The statistics of a Linear's input. @throws config_error llmc.method.012 when there are none.
   input_statistics& input_of(const linear_weight& l) {
     auto it = inputs.find(l.input);
-    if (it == inputs.end())
-      LLMC_THROW(config_error, "llmc.method.012",
-                 full_name(l.name) + ": no calibration statistics for its input \"" + l.input +
-                     "\"; run a calibration pass that collects what the recipe's methods need");
+    if (it == inputs.end()) throw_no_statistics(l);
     return it->second;
+  }
+  /// @throws config_error llmc.method.012: l's input has no statistics (also used by methods that
+  /// keep statistics elsewhere, such as the device GPTQ's Hessians).
+  [[noreturn]] void throw_no_statistics(const linear_weight& l) const {
+    LLMC_THROW(config_error, "llmc.method.012",
+               full_name(l.name) + ": no calibration statistics for its input \"" + l.input +
+                   "\"; run a calibration pass that collects what the recipe's methods need");
   }
   /// The one input shared by several Linears (the balance layers of a mapping).
   /// @throws config_error llmc.method.013 when they do not share one.

@@ -228,6 +228,18 @@ void sweep_tile(const sweep_params& sp, std::size_t r0, std::size_t r1, std::siz
   }
 }
 
+/// The text of GPTQ's note for one Linear (gptq::apply and gptq_device_apply write the same).
+template <class T>
+std::string gptq_note_message(const gptq_result<T>& res) {
+  std::string msg = "loss " + std::to_string(res.loss) + ", actorder " + std::string(to_string(res.actorder)) +
+                    ", damping " + std::to_string(res.damp_fraction());
+  if (res.attempts.size() > 1) msg += " after " + std::to_string(res.attempts.size() - 1) + " failed Cholesky factorization(s)";
+  if (res.fell_back_to_rtn)
+    msg = "Cholesky failed at every damping (last " + std::to_string(res.attempts.back().fraction) + "): rounded to nearest";
+  if (res.dead_columns) msg += ", " + std::to_string(res.dead_columns) + " dead input column(s) zeroed";
+  return msg;
+}
+
 }  // namespace detail
 
 /// GPTQ as a policy: hyperparameters (the reference's defaults) over a quantization scheme.
@@ -548,14 +560,7 @@ struct gptq {
           const auto wt = matrix<T>::from(l->weight, [](float v) { return compute_dtype<T>::from_float(v); });
           auto res = quantize_weight_with(a, wt, *factors[ordered], gs);
           l->weight = matrix<float>::from(res.weight, [](T v) { return static_cast<float>(compute_dtype<T>::to_float(v)); });
-          std::string msg = "loss " + std::to_string(res.loss) + ", actorder " + std::string(to_string(res.actorder)) +
-                            ", damping " + std::to_string(res.damp_fraction());
-          if (res.attempts.size() > 1)
-            msg += " after " + std::to_string(res.attempts.size() - 1) + " failed Cholesky factorization(s)";
-          if (res.fell_back_to_rtn) msg = "Cholesky failed at every damping (last " +
-                                          std::to_string(res.attempts.back().fraction) + "): rounded to nearest";
-          if (res.dead_columns) msg += ", " + std::to_string(res.dead_columns) + " dead input column(s) zeroed";
-          ctx.note(name, l->name, std::move(msg), 0.0, res.loss);
+          ctx.note(name, l->name, detail::gptq_note_message(res), 0.0, res.loss);
           l->quantized = std::move(res.quantized);
         });
       }

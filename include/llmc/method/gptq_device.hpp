@@ -21,7 +21,12 @@
 // are identical (tests/cuda); on a GPU the factor (cuSOLVER) and the GEMMs (cuBLAS) sum in other
 // orders, so a few codes sitting on a rounding boundary may differ by one step; the test bounds
 // that fraction and the loss difference (tests/cuda/test_cuda.cu, documented there).
-// Errors: as gptq.hpp (llmc.method.311-313, llmc.scheme.001).
+// gptq_device_apply(k, m, ctx, hessian_of) is gptq::apply with each input's Hessian kept in the
+// policy's memory (device_hessian_accumulator): the same grouping, factors, joint NVFP4 global
+// scale, dtype rounding, write-back and notes (detail::gptq_note_message), so with
+// host_dense_policy its outputs are identical to gptq::apply's (tests/cuda test_cuda_host.cpp).
+// Errors: as gptq.hpp (llmc.method.311-313, llmc.scheme.001); gptq_device_apply also
+// llmc.method.012 (no Hessian for an input) and llmc.method.304 (an empty one), as gptq::apply.
 #pragma once
 
 #include <thrust/count.h>
@@ -35,14 +40,18 @@
 #include <cstdint>
 #include <limits>
 #include <numeric>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <type_traits>
 #include <vector>
 
 #include "llmc/core/config.hpp"
 #include "llmc/core/error.hpp"
+#include "llmc/method/concepts.hpp"
 #include "llmc/method/device_policy.hpp"
 #include "llmc/method/gptq.hpp"
+#include "llmc/method/hessian_device.hpp"
 #include "llmc/scheme/compute_dtype.hpp"
 #include "llmc/scheme/qparams.hpp"
 #include "llmc/scheme/quantize.hpp"
@@ -504,6 +513,63 @@ auto gptq_device_solve(const K& k, const gptq<S>& m, matrix_view<T, typename K::
   const quant_args a = m.scheme.weights;
   const auto f = gptq_device_factor(k, m, h, m.resolve_actorder(a) != act_order::none, upper_only);
   return gptq_device_quantize(k, m, a, w, f, global_scale, opt);
+}
+
+/// gptq::apply on a decoder layer whose input Hessians live in the policy's memory:
+/// hessian_of(std::string_view input) returns the `const device_hessian_accumulator<K>*` of an
+/// input (null: none). Step for step as gptq::apply: Linears grouped by input in order of first
+/// appearance, only those whose weight args are enabled; one factor per (input, ordering); a joint
+/// NVFP4 global scale over the group's tensor_group Linears; each weight rounded to its model
+/// dtype T, uploaded as T and quantized; linear_weight::quantized and the dequantized weight (fp32)
+/// written back, with the same note.
+/// @throws config_error llmc.method.012 when an input has no Hessian, llmc.method.304 when it is
+/// empty; the errors of gptq_device_factor / gptq_device_quantize.
+template <class K, quantization_scheme S, class Lookup>
+void gptq_device_apply(const K& k, const gptq<S>& m, layer_context& ctx, Lookup&& hessian_of) {
+  std::vector<std::string> done;
+  for (const linear_weight& first : ctx.linears) {
+    if (std::find(done.begin(), done.end(), first.input) != done.end()) continue;
+    done.push_back(first.input);
+    std::vector<linear_weight*> group;
+    for (linear_weight& l : ctx.linears)
+      if (l.input == first.input && weight_args_for(m.scheme, l).enabled()) group.push_back(&l);
+    if (group.empty()) continue;
+    const device_hessian_accumulator<K>* acc = hessian_of(std::string_view(group.front()->input));
+    if (acc == nullptr) ctx.throw_no_statistics(*group.front());
+    if (acc->samples() == 0)
+      LLMC_THROW(config_error, "llmc.method.304",
+                 "gptq: the Hessian has no calibration sample; run calibration data through the layer first");
+    std::optional<device_gptq_factor<K>> factors[2];
+    float joint_min = 0.0f, joint_max = 0.0f;
+    for (linear_weight* l : group) {
+      if (weight_args_for(m.scheme, *l).strategy != quant_strategy::tensor_group) continue;
+      detail::with_model_dtype(l->dtype, [&](auto tag) {
+        using T = typename decltype(tag)::type;
+        for (float v : l->weight.storage()) {
+          const float t = compute_dtype<T>::round(v);
+          joint_min = std::min(joint_min, t);
+          joint_max = std::max(joint_max, t);
+        }
+      });
+    }
+    for (linear_weight* l : group) {
+      const quant_args a = weight_args_for(m.scheme, *l);
+      const bool ordered = m.resolve_actorder(a) != act_order::none;
+      if (!factors[ordered]) factors[ordered] = gptq_device_factor(k, m, acc->upper(), ordered, true);
+      const float gs = a.strategy == quant_strategy::tensor_group ? nvfp4_global_scale(joint_min, joint_max) : 0.0f;
+      detail::with_model_dtype(l->dtype, [&](auto tag) {
+        using T = typename decltype(tag)::type;
+        const auto wt = matrix<T>::from(l->weight, [](float v) { return compute_dtype<T>::from_float(v); });
+        auto w_dev = detail::upload_all(k, wt.data(), wt.size());
+        const matrix_view<const T, typename K::backend> wv(raw_data(w_dev), wt.rows(), wt.cols());
+        auto res = gptq_device_quantize(k, m, a, wv, *factors[ordered], gs);
+        gptq_result<T>& h = res.host;
+        l->weight = matrix<float>::from(h.weight, [](T v) { return static_cast<float>(compute_dtype<T>::to_float(v)); });
+        ctx.note(gptq<S>::name, l->name, detail::gptq_note_message(h), 0.0, h.loss);
+        l->quantized = std::move(h.quantized);
+      });
+    }
+  }
 }
 
 }  // namespace llmc

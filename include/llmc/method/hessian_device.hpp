@@ -15,16 +15,28 @@
 // test's output), while a bf16 GEMM runs several times faster than an fp32 SYRK on an H100. The
 // default stays fp32 — the reference's arithmetic — and bf16 is the documented opt-in for speed;
 // activations that are already bf16 (a bf16 model's forward) lose nothing by using it.
+// Padding: add(x, mask, sequences) takes a per-row mask in the policy's memory (0 = padding) and
+// does what hessian_accumulator::add does with a mask: samples() counts the `sequences`, tokens()
+// only the kept rows, and H sees only the kept rows — gathered (thrust::copy_if of the row
+// indices, then a gather functor) into chunks of hessian_mask_chunk_rows rows, one SYRK (or bf16
+// GEMM) per chunk, the first applying the running-average beta: the host accumulator's chunks, so
+// with host_dense_policy the fp32 result is bit-identical to it; a batch that is all padding only
+// scales H by beta. rescale(s) is hessian_accumulator::rescale (double division) on the upper
+// triangle.
 // Invariant: upper() holds H's upper triangle (row-major, n x n); the strictly lower part is
 // unspecified.
 #pragma once
 
+#include <thrust/copy.h>
 #include <thrust/for_each.h>
 #include <thrust/iterator/counting_iterator.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <string>
+#include <type_traits>
 
 #include "llmc/core/config.hpp"
 #include "llmc/core/error.hpp"
@@ -46,6 +58,46 @@ struct round_rows_to_bf16 {
   LLMC_HOST_DEVICE void operator()(std::size_t idx) const {
     const std::size_t r = idx / x.cols(), c = idx % x.cols();
     out[idx] = bfloat16(x(r, c));
+  }
+};
+
+/// Rows per SYRK when a mask gathers the kept rows (hessian_accumulator's chunk).
+inline constexpr std::size_t hessian_mask_chunk_rows = 1024;
+
+struct hessian_row_kept {
+  const std::uint8_t* mask;
+  LLMC_HOST_DEVICE bool operator()(std::size_t r) const { return mask[r] != 0; }
+};
+
+/// out[i, c] = x(rows[first + i], c) for a [m, cols] row-major chunk, converted to Out.
+template <class In, class Out>
+struct hessian_gather_rows {
+  matrix_view<const In, host_backend> x;  // backend tag only
+  const std::size_t* rows;
+  Out* out;
+  LLMC_HOST_DEVICE void operator()(std::size_t idx) const {
+    const std::size_t i = idx / x.cols(), c = idx % x.cols();
+    out[idx] = Out(x(rows[i], c));
+  }
+};
+
+struct hessian_scale_upper {
+  float* h;
+  std::size_t n;
+  float beta;
+  LLMC_HOST_DEVICE void operator()(std::size_t idx) const {
+    if (idx % n >= idx / n) h[idx] *= beta;
+  }
+};
+
+/// H_ij / (s_i s_j) in double on the upper triangle (hessian_accumulator::rescale's arithmetic).
+struct hessian_rescale_upper {
+  float* h;
+  const float* s;
+  std::size_t n;
+  LLMC_HOST_DEVICE void operator()(std::size_t idx) const {
+    const std::size_t i = idx / n, j = idx % n;
+    if (j >= i) h[idx] = static_cast<float>(static_cast<double>(h[idx]) / (static_cast<double>(s[i]) * s[j]));
   }
 };
 }  // namespace detail
@@ -82,6 +134,36 @@ class device_hessian_accumulator {
     k_.gemm_bf16(alpha, x.transposed(), x, beta, h_view());
   }
 
+  /// Folds one fp32 batch whose rows with mask[r] == 0 are padding: they leave H unchanged and
+  /// are not counted in tokens(). mask: x.rows() entries in the policy's memory, or null (every
+  /// row is a token: the same as add(x, sequences)).
+  /// @throws shape_error llmc.method.301 when the width differs.
+  void add(matrix_view<const float, backend> x, const std::uint8_t* mask, std::size_t sequences) {
+    if (mask == nullptr) return add(x, sequences);
+    add_masked(x, mask, sequences);
+  }
+  /// The bf16 twin of the masked add (bf16 GEMM per chunk of kept rows).
+  void add(matrix_view<const bfloat16, backend> x, const std::uint8_t* mask, std::size_t sequences) {
+    if (mask == nullptr) return add(x, sequences);
+    add_masked(x, mask, sequences);
+  }
+
+  /// The input was divided channel-wise by s (host span, s_j > 0; a smoothing transform):
+  /// H_ij <- H_ij / (s_i s_j) on the upper triangle, in double as hessian_accumulator::rescale.
+  /// @throws shape_error llmc.method.303 when s has the wrong length.
+  void rescale(std::span<const float> s) {
+    if (s.size() != n_)
+      LLMC_THROW(shape_error, "llmc.method.303",
+                 "device_hessian_accumulator::rescale: " + std::to_string(s.size()) + " scales for " + std::to_string(n_) +
+                     " columns");
+    if (n_ == 0) return;
+    typename K::template vector<float> s_dev(n_);
+    k_.upload(s.data(), n_, raw_data(s_dev));
+    using it = thrust::counting_iterator<std::size_t>;
+    thrust::for_each(k_.exec(), it(0), it(n_ * n_), detail::hessian_rescale_upper{raw_data(h_), raw_data(s_dev), n_});
+    k_.synchronize();  // s_dev is freed on return
+  }
+
   [[nodiscard]] std::size_t columns() const noexcept { return n_; }
   [[nodiscard]] std::uint64_t samples() const noexcept { return samples_; }
   [[nodiscard]] std::uint64_t tokens() const noexcept { return tokens_; }
@@ -103,11 +185,14 @@ class device_hessian_accumulator {
   }
 
  private:
-  bool begin_batch(std::size_t rows, std::size_t cols, std::size_t sequences, float& alpha, float& beta) {
+  void check_width(std::size_t cols) const {
     if (cols != n_)
       LLMC_THROW(shape_error, "llmc.method.301",
                  "device_hessian_accumulator: a batch has " + std::to_string(cols) + " columns, the Hessian is " +
                      std::to_string(n_) + " x " + std::to_string(n_) + "; feed one accumulator per distinct Linear input");
+  }
+  bool begin_batch(std::size_t rows, std::size_t cols, std::size_t sequences, float& alpha, float& beta) {
+    check_width(cols);
     if (sequences == 0) return false;
     const double n_new = static_cast<double>(samples_) + static_cast<double>(sequences);
     alpha = static_cast<float>(2.0 / n_new);
@@ -116,6 +201,48 @@ class device_hessian_accumulator {
     tokens_ += rows;
     return true;
   }
+
+  template <class In>
+  void add_masked(matrix_view<const In, backend> x, const std::uint8_t* mask, std::size_t sequences) {
+    using it = thrust::counting_iterator<std::size_t>;
+    const std::size_t rows = x.rows();
+    check_width(x.cols());
+    if (sequences == 0) return;
+    // Indices of the kept rows (copy_if returns once they are counted).
+    if (row_index_.size() < rows) row_index_ = typename K::template vector<std::size_t>(rows);
+    const auto end = thrust::copy_if(k_.exec(), it(0), it(rows), it(0), row_index_.begin(), detail::hessian_row_kept{mask});
+    const auto kept = static_cast<std::size_t>(end - row_index_.begin());
+    float alpha = 0.0f, beta = 0.0f;
+    (void)begin_batch(kept, x.cols(), sequences, alpha, beta);
+    if (kept == 0) {  // every row is padding: only the running-average weight changes
+      thrust::for_each(k_.exec(), it(0), it(n_ * n_), detail::hessian_scale_upper{raw_data(h_), n_, beta});
+      return;
+    }
+    const matrix_view<const In, host_backend> xt(x.data_handle(), x.rows(), x.cols(), x.stride(0), x.stride(1));
+    const std::size_t chunk = std::min(detail::hessian_mask_chunk_rows, kept);
+    const bool bf16 = precision_ == hessian_precision::bf16 || std::is_same_v<In, bfloat16>;
+    if (bf16) {
+      if (scratch_.size() < chunk * n_) scratch_ = typename K::template vector<bfloat16>(chunk * n_);
+    } else if (scratch32_.size() < chunk * n_) {
+      scratch32_ = typename K::template vector<float>(chunk * n_);
+    }
+    for (std::size_t r0 = 0; r0 < kept; r0 += chunk) {
+      const std::size_t m = std::min(chunk, kept - r0);
+      const std::size_t* idx = raw_data(row_index_) + r0;
+      if (bf16) {
+        thrust::for_each(k_.exec(), it(0), it(m * n_), detail::hessian_gather_rows<In, bfloat16>{xt, idx, raw_data(scratch_)});
+        const matrix_view<const bfloat16, backend> xb(raw_data(scratch_), m, n_);
+        k_.gemm_bf16(alpha, xb.transposed(), xb, beta, h_view());
+      } else {
+        if constexpr (std::is_same_v<In, float>) {
+          thrust::for_each(k_.exec(), it(0), it(m * n_), detail::hessian_gather_rows<float, float>{xt, idx, raw_data(scratch32_)});
+          const matrix_view<const float, backend> xf(raw_data(scratch32_), m, n_);
+          k_.syrk(triangle::upper, alpha, xf.transposed(), beta, h_view());
+        }
+      }
+      beta = 1.0f;
+    }
+  }
   matrix_view<float, backend> h_view() noexcept { return {raw_data(h_), n_, n_}; }
 
   K k_;
@@ -123,6 +250,8 @@ class device_hessian_accumulator {
   hessian_precision precision_;
   typename K::template vector<float> h_;
   typename K::template vector<bfloat16> scratch_;
+  typename K::template vector<float> scratch32_;               // masked fp32 chunks
+  typename K::template vector<std::size_t> row_index_;         // kept rows of a masked batch
   std::uint64_t samples_ = 0, tokens_ = 0;
 };
 
