@@ -14,15 +14,24 @@
 //    orders, so a code that sits on a rounding boundary may flip to its neighbour: at most 0.5 %
 //    of codes differ, each by one quantization step; qparams and g_idx are identical (they come
 //    from the un-updated weight); the loss agrees within 1 %.
+//  * Padding masks: the masked Hessian within 1e-5 of max|H| of hessian_accumulator's, rescale()
+//    exactly its double division; gptq_device_apply on a q/k/v group (int4 g32, NVFP4) within the
+//    GPTQ bounds above, identical qparams and global scale; a Thrust out-of-memory under
+//    cuda_dense_policy::guard is llmc.cuda.105 and the context keeps working.
 #include <cuda_runtime.h>
 
 #define DOCTEST_CONFIG_IMPLEMENT
 #include <doctest/doctest.h>
 
+#include <thrust/copy.h>
+#include <thrust/transform.h>
+
 #include <cmath>
 #include <cstdio>
 #include <random>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "llmc/backend/cuda/context.hpp"
@@ -311,4 +320,111 @@ int main(int argc, char** argv) {
   }
   doctest::Context c(argc, argv);
   return c.run();
+}
+
+namespace {
+
+std::vector<std::uint8_t> quarter_padding(std::size_t rows, unsigned seed) {
+  std::mt19937 gen(seed);
+  std::vector<std::uint8_t> m(rows);
+  for (auto& v : m) v = gen() % 4 != 0;
+  return m;
+}
+
+}  // namespace
+
+TEST_CASE("device Hessian on the GPU: padding mask and rescale") {
+  const std::size_t cols = 96, rows = 1500;
+  const auto v = random_values(rows * cols, 19);
+  const matrix<float> x(rows, cols, v);
+  const auto mask = quarter_padding(rows, 5);
+  const cuda_dense_policy k(ctx());
+  hessian_accumulator ref(cols);
+  device_hessian_accumulator<cuda_dense_policy> dev(k, cols);
+  dbuf<float> dx(v);
+  dbuf<std::uint8_t> dm(mask);
+  ref.add(cview(x), mask, 4);
+  dev.add(device_view<const float>(dx.data(), rows, cols), dm.data(), 4);
+  const std::vector<std::uint8_t> pad(200, 0);
+  dbuf<std::uint8_t> dpad(pad);
+  ref.add(cview(x).block(0, 0, 200, cols), pad, 1);
+  dev.add(device_view<const float>(dx.data(), 200, cols), dpad.data(), 1);
+  CHECK(dev.samples() == ref.samples());
+  CHECK(dev.tokens() == ref.tokens());
+  const matrix<float> a = ref.hessian(), b = dev.hessian_host();
+  const double scale = max_abs(a.storage());
+  for (std::size_t i = 0; i < a.size(); ++i) REQUIRE(std::fabs(a.data()[i] - b.data()[i]) <= 1e-5 * scale);
+  // rescale: the double division of hessian_accumulator::rescale, exact on the GPU too.
+  std::vector<float> s(cols);
+  for (std::size_t c = 0; c < cols; ++c) s[c] = 0.5f + 0.031f * static_cast<float>((c * 7) % 41);
+  dev.rescale(s);
+  const matrix<float> r = dev.hessian_host();
+  for (std::size_t i = 0; i < cols; ++i)
+    for (std::size_t j = i; j < cols; ++j)
+      REQUIRE(r(i, j) == static_cast<float>(static_cast<double>(b(i, j)) / (static_cast<double>(s[i]) * s[j])));
+}
+
+TEST_CASE("gptq_device_apply on the GPU matches gptq::apply") {
+  const cuda_dense_policy k(ctx());
+  layer_context ctx_host;
+  ctx_host.prefix = "model.layers.0.";
+  const std::pair<const char*, std::size_t> shapes[] = {{"self_attn.q_proj", 128}, {"self_attn.k_proj", 64}, {"self_attn.v_proj", 64}};
+  unsigned seed = 30;
+  for (const auto& [name, out] : shapes) {
+    linear_weight l;
+    l.name = name;
+    l.input = "attn_in";
+    l.dtype = scalar_type::bfloat16;
+    const auto wv = random_values(out * 256, ++seed);
+    l.weight = matrix<float>(out, 256);
+    for (std::size_t i = 0; i < l.weight.size(); ++i) l.weight.data()[i] = 0.02f * wv[i] * (i % 7 ? 1.0f : 4.0f);
+    ctx_host.linears.push_back(std::move(l));
+  }
+  const auto xv = random_values(1024 * 256, 40);
+  matrix<float> x(1024, 256, xv);
+  for (std::size_t t = 0; t < x.rows(); ++t)
+    for (std::size_t c = 0; c < 256; c += 5) x(t, c) *= 3.0f;
+  const auto mask = quarter_padding(1024, 41);
+  ctx_host.inputs["attn_in"].hessian = hessian_accumulator(256);
+  ctx_host.inputs["attn_in"].hessian.add(x, mask, 4);
+  device_hessian_accumulator<cuda_dense_policy> dh(k, 256);
+  dbuf<float> dx(xv);
+  dbuf<std::uint8_t> dm(mask);
+  // (x was scaled on the host after xv was drawn: upload the scaled values.)
+  thrust::copy(x.storage().begin(), x.storage().end(), dx.v.begin());
+  dh.add(device_view<const float>(dx.data(), 1024, 256), dm.data(), 4);
+  constexpr quant_args g32{.num_bits = 4, .strategy = quant_strategy::group, .group_size = 32};
+  const std::vector<quant_args> schemes{g32, static_cast<quant_args>(presets::NVFP4A16{}.weights)};
+  for (const quant_args& a : schemes) {
+    gptq<runtime_scheme> m{{a}};
+    layer_context host = ctx_host, dev = ctx_host;
+    m.apply(host);
+    gptq_device_apply(k, m, dev, [&](std::string_view) { return &dh; });
+    REQUIRE(dev.notes.size() == host.notes.size());
+    for (std::size_t i = 0; i < host.linears.size(); ++i) {
+      const quantized_tensor& qa = *host.linears[i].quantized;
+      const quantized_tensor& qb = *dev.linears[i].quantized;
+      std::size_t differ = 0;
+      for (std::size_t j = 0; j < qa.codes.size(); ++j) differ += qa.codes.data()[j] != qb.codes.data()[j];
+      MESSAGE(host.linears[i].name << " " << (a.is_fp4() ? "NVFP4" : "int4 g32") << ": " << differ << " of " << qa.codes.size()
+                                   << " codes differ");
+      CHECK(static_cast<double>(differ) <= 0.005 * static_cast<double>(qa.codes.size()));
+      CHECK(qa.params.global_scale == qb.params.global_scale);
+      REQUIRE(qa.params.scale.size() == qb.params.scale.size());
+      for (std::size_t j = 0; j < qa.params.scale.size(); ++j) REQUIRE(qa.params.scale.data()[j] == qb.params.scale.data()[j]);
+      CHECK(dev.notes[i].target == host.notes[i].target);
+      CHECK(dev.notes[i].after == doctest::Approx(host.notes[i].after).epsilon(0.01));
+    }
+  }
+}
+
+TEST_CASE("Thrust's out-of-memory under cuda_dense_policy::guard is llmc.cuda.105") {
+  const cuda_dense_policy k(ctx());
+  const std::string e = error_id_of([&] { k.guard("huge buffer", [] { thrust::device_vector<float> v(std::size_t{1} << 60); }); });
+  CHECK(e.rfind("llmc.cuda.105 ", 0) == 0);
+  CHECK(e.find("huge buffer") != std::string::npos);
+  // The context still works afterwards.
+  dbuf<float> d(std::vector<float>{4.0f});
+  CHECK(dense_kernels<cuda_backend>::cholesky(ctx(), device_view<float>(d.data(), 1, 1)) == 0);
+  CHECK(d.host()[0] == 2.0f);
 }

@@ -19,6 +19,8 @@
 //    input in bf16/bf16/fp16, o_proj fp32): int4 g32 with static and group actorder, NVFP4 (one
 //    global scale for q/k/v), per-Linear args and a disabled Linear: identical codes, qparams,
 //    g_idx, weights and notes; errors llmc.method.012 / 304.
+//  * thrust_error.hpp: Thrust's system_error (CUDA and other categories) and device bad_alloc
+//    become cuda_error llmc.cuda.104 / 105 naming the operation; other exceptions pass unchanged.
 //  * The bf16-vs-fp32 Hessian choice, measured by emulation on the fixture model's real
 //    activations: GPTQ's layer output error sum ||WX - Q(W)X||^2 over the 35 Linears.
 #include <doctest/doctest.h>
@@ -29,6 +31,8 @@
 #include <functional>
 #include <map>
 #include <span>
+#include <new>
+#include <utility>
 #include <random>
 #include <string>
 #include <vector>
@@ -36,6 +40,7 @@
 #include "llmc/backend/cuda/blas_layout.hpp"
 #include "llmc/backend/cuda/context.hpp"
 #include "llmc/backend/cuda/error.hpp"
+#include "llmc/backend/cuda/thrust_error.hpp"
 #include "llmc/backend/kernels.hpp"
 #include "llmc/io/safetensors.hpp"
 #include "support/fixture_layers.hpp"
@@ -815,4 +820,43 @@ TEST_CASE("gptq_device_apply on the host policy equals gptq::apply") {
     auto empty_of = [&](std::string_view) { return &empty; };
     CHECK(error_id([&] { gptq_device_apply(host_dense_policy{}, m, fx.ctx, empty_of); }) == "llmc.method.304");
   }
+}
+
+TEST_CASE("Thrust's exceptions become cuda_error: thrust_guard and the policies' guard") {
+  auto caught = [](auto&& f) -> std::pair<std::string, int> {
+    try {
+      f();
+    } catch (const cuda_error& e) {
+      return {e.what(), e.status()};
+    }
+    return {"no error", 0};
+  };
+  // A failed launch or synchronization: thrust::system_error in the CUDA category.
+  auto launch = [] {
+    gpu::thrust_guard("test op", [] { throw thrust::system_error(cudaErrorLaunchFailure, thrust::cuda_category(), "for_each"); });
+  };
+  CHECK(error_id(launch) == "llmc.cuda.104");
+  const auto [msg, status] = caught(launch);
+  CHECK(status == static_cast<int>(cudaErrorLaunchFailure));
+  CHECK(msg.find("test op: a Thrust algorithm failed") != std::string::npos);
+  CHECK(msg.find("cudaErrorLaunchFailure") != std::string::npos);
+  // An out-of-memory device allocation (what a device_vector throws).
+  auto oom = [] { gpu::thrust_guard("push", [] { throw thrust::system::detail::bad_alloc("out of memory"); }); };
+  CHECK(error_id(oom) == "llmc.cuda.105");
+  CHECK(caught(oom).second == static_cast<int>(cudaErrorMemoryAllocation));
+  CHECK(caught(oom).first.find("push: a device allocation made by Thrust failed") != std::string::npos);
+  // A code of another category: status -1.
+  auto other = [] { gpu::thrust_guard("x", [] { throw thrust::system_error(5, thrust::generic_category()); }); };
+  CHECK(error_id(other) == "llmc.cuda.104");
+  CHECK(caught(other).second == -1);
+  // Everything else passes unchanged; values pass through.
+  CHECK(error_id([] { gpu::thrust_guard("x", [] { throw std::bad_alloc(); }); }).rfind("other: ", 0) == 0);
+  CHECK(error_id([] { gpu::thrust_guard("x", [] { LLMC_THROW(shape_error, "llmc.method.301", "w"); }); }) == "llmc.method.301");
+  CHECK(gpu::thrust_guard("x", [] { return 42; }) == 42);
+  // host_dense_policy::guard runs f as it is; policy_guard falls back to f() for a policy without guard.
+  CHECK(error_id([] { host_dense_policy::guard("x", [] { throw thrust::system::detail::bad_alloc("oom"); }); }).rfind("other: ", 0) == 0);
+  struct bare {};
+  int ran = 0;
+  detail::policy_guard(bare{}, "x", [&] { ++ran; });
+  CHECK(detail::policy_guard(host_dense_policy{}, "x", [&] { return ++ran; }) == 2);
 }

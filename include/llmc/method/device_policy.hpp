@@ -13,6 +13,9 @@
 //   K::pinned_vector<T>              host memory the policy copies from / to fastest (page-locked
 //                                    for CUDA, std::vector here); .data() / .size() / resize
 //   k.free_device_bytes()            free memory in the policy's memory now (here: unlimited)
+//   k.guard(what, f)                 runs f(); the CUDA policy turns Thrust's exceptions into
+//                                    cuda_error llmc.cuda.104 / 105 (backend/cuda/thrust_error.hpp)
+//                                    naming `what`; optional: detail::policy_guard calls f without it
 // host_dense_policy runs everything on the host with the host kernels (thrust::host runs the
 // functors sequentially): it is how the device code's logic is compiled by g++ and tested against
 // the host methods on machines without a GPU. The CUDA policy is backend/cuda/thrust_policy.hpp.
@@ -29,6 +32,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <limits>
+#include <utility>
 #include <vector>
 
 #include "llmc/backend/kernels.hpp"
@@ -65,6 +69,11 @@ struct host_dense_policy {
   static void synchronize() noexcept {}
   /// No device: the "device" is the host, taken as unlimited.
   static std::uint64_t free_device_bytes() noexcept { return std::numeric_limits<std::uint64_t>::max(); }
+  /// Runs f (there is no Thrust CUDA system to translate exceptions from).
+  template <class F>
+  static decltype(auto) guard(const char*, F&& f) {
+    return std::forward<F>(f)();
+  }
 
   static void gemm(float alpha, matrix_view<const float> a, matrix_view<const float> b, float beta, matrix_view<float> c) {
     dense_kernels<host_backend>::gemm(alpha, a, b, beta, c);
@@ -89,5 +98,14 @@ struct host_dense_policy {
     std::copy_n(src, n, dst);
   }
 };
+
+namespace detail {
+/// k.guard(what, f) when the policy has one, else f().
+template <class K, class F>
+decltype(auto) policy_guard(const K& k, const char* what, F&& f) {
+  if constexpr (requires { k.guard(what, std::forward<F>(f)); }) return k.guard(what, std::forward<F>(f));
+  else return std::forward<F>(f)();
+}
+}  // namespace detail
 
 }  // namespace llmc

@@ -515,17 +515,9 @@ auto gptq_device_solve(const K& k, const gptq<S>& m, matrix_view<T, typename K::
   return gptq_device_quantize(k, m, a, w, f, global_scale, opt);
 }
 
-/// gptq::apply on a decoder layer whose input Hessians live in the policy's memory:
-/// hessian_of(std::string_view input) returns the `const device_hessian_accumulator<K>*` of an
-/// input (null: none). Step for step as gptq::apply: Linears grouped by input in order of first
-/// appearance, only those whose weight args are enabled; one factor per (input, ordering); a joint
-/// NVFP4 global scale over the group's tensor_group Linears; each weight rounded to its model
-/// dtype T, uploaded as T and quantized; linear_weight::quantized and the dequantized weight (fp32)
-/// written back, with the same note.
-/// @throws config_error llmc.method.012 when an input has no Hessian, llmc.method.304 when it is
-/// empty; the errors of gptq_device_factor / gptq_device_quantize.
+namespace detail {
 template <class K, quantization_scheme S, class Lookup>
-void gptq_device_apply(const K& k, const gptq<S>& m, layer_context& ctx, Lookup&& hessian_of) {
+void gptq_device_apply_layer(const K& k, const gptq<S>& m, layer_context& ctx, Lookup& hessian_of) {
   std::vector<std::string> done;
   for (const linear_weight& first : ctx.linears) {
     if (std::find(done.begin(), done.end(), first.input) != done.end()) continue;
@@ -570,6 +562,24 @@ void gptq_device_apply(const K& k, const gptq<S>& m, layer_context& ctx, Lookup&
       });
     }
   }
+}
+
+}  // namespace detail
+
+/// gptq::apply on a decoder layer whose input Hessians live in the policy's memory:
+/// hessian_of(std::string_view input) returns the `const device_hessian_accumulator<K>*` of an
+/// input (null: none). Step for step as gptq::apply: Linears grouped by input in order of first
+/// appearance, only those whose weight args are enabled; one factor per (input, ordering); a joint
+/// NVFP4 global scale over the group's tensor_group Linears; each weight rounded to its model
+/// dtype T, uploaded as T and quantized; linear_weight::quantized and the dequantized weight (fp32)
+/// written back, with the same note.
+/// @throws config_error llmc.method.012 when an input has no Hessian, llmc.method.304 when it is
+/// empty; the errors of gptq_device_factor / gptq_device_quantize; under CUDA, Thrust's failures
+/// as cuda_error llmc.cuda.104 / 105 (k.guard).
+template <class K, quantization_scheme S, class Lookup>
+void gptq_device_apply(const K& k, const gptq<S>& m, layer_context& ctx, Lookup&& hessian_of) {
+  const std::string what = "gptq_device_apply on layer " + ctx.prefix;
+  detail::policy_guard(k, what.c_str(), [&] { detail::gptq_device_apply_layer(k, m, ctx, hessian_of); });
 }
 
 }  // namespace llmc

@@ -22,7 +22,8 @@
 // GEMM) per chunk, the first applying the running-average beta: the host accumulator's chunks, so
 // with host_dense_policy the fp32 result is bit-identical to it; a batch that is all padding only
 // scales H by beta. rescale(s) is hessian_accumulator::rescale (double division) on the upper
-// triangle.
+// triangle. Under CUDA, Thrust's failures (an out-of-memory scratch buffer, a failed launch) leave
+// add() / rescale() as cuda_error llmc.cuda.104 / 105 (k.guard, backend/cuda/thrust_error.hpp).
 // Invariant: upper() holds H's upper triangle (row-major, n x n); the strictly lower part is
 // unspecified.
 #pragma once
@@ -119,12 +120,14 @@ class device_hessian_accumulator {
       k_.syrk(triangle::upper, alpha, x.transposed(), beta, h_view());
       return;
     }
-    if (scratch_.size() < x.size()) scratch_ = typename K::template vector<bfloat16>(x.size());
-    using it = thrust::counting_iterator<std::size_t>;
-    const matrix_view<const float, host_backend> xt(x.data_handle(), x.rows(), x.cols(), x.stride(0), x.stride(1));
-    thrust::for_each(k_.exec(), it(0), it(x.size()), detail::round_rows_to_bf16{xt, raw_data(scratch_)});
-    const matrix_view<const bfloat16, backend> xb(raw_data(scratch_), x.rows(), x.cols());
-    k_.gemm_bf16(alpha, xb.transposed(), xb, beta, h_view());
+    detail::policy_guard(k_, "device_hessian_accumulator::add", [&] {
+      if (scratch_.size() < x.size()) scratch_ = typename K::template vector<bfloat16>(x.size());
+      using it = thrust::counting_iterator<std::size_t>;
+      const matrix_view<const float, host_backend> xt(x.data_handle(), x.rows(), x.cols(), x.stride(0), x.stride(1));
+      thrust::for_each(k_.exec(), it(0), it(x.size()), detail::round_rows_to_bf16{xt, raw_data(scratch_)});
+      const matrix_view<const bfloat16, backend> xb(raw_data(scratch_), x.rows(), x.cols());
+      k_.gemm_bf16(alpha, xb.transposed(), xb, beta, h_view());
+    });
   }
 
   /// Folds one bf16 batch (always the bf16 GEMM path: the inputs are bf16 already).
@@ -140,12 +143,12 @@ class device_hessian_accumulator {
   /// @throws shape_error llmc.method.301 when the width differs.
   void add(matrix_view<const float, backend> x, const std::uint8_t* mask, std::size_t sequences) {
     if (mask == nullptr) return add(x, sequences);
-    add_masked(x, mask, sequences);
+    detail::policy_guard(k_, "device_hessian_accumulator::add", [&] { add_masked(x, mask, sequences); });
   }
   /// The bf16 twin of the masked add (bf16 GEMM per chunk of kept rows).
   void add(matrix_view<const bfloat16, backend> x, const std::uint8_t* mask, std::size_t sequences) {
     if (mask == nullptr) return add(x, sequences);
-    add_masked(x, mask, sequences);
+    detail::policy_guard(k_, "device_hessian_accumulator::add", [&] { add_masked(x, mask, sequences); });
   }
 
   /// The input was divided channel-wise by s (host span, s_j > 0; a smoothing transform):
@@ -157,11 +160,13 @@ class device_hessian_accumulator {
                  "device_hessian_accumulator::rescale: " + std::to_string(s.size()) + " scales for " + std::to_string(n_) +
                      " columns");
     if (n_ == 0) return;
-    typename K::template vector<float> s_dev(n_);
-    k_.upload(s.data(), n_, raw_data(s_dev));
-    using it = thrust::counting_iterator<std::size_t>;
-    thrust::for_each(k_.exec(), it(0), it(n_ * n_), detail::hessian_rescale_upper{raw_data(h_), raw_data(s_dev), n_});
-    k_.synchronize();  // s_dev is freed on return
+    detail::policy_guard(k_, "device_hessian_accumulator::rescale", [&] {
+      typename K::template vector<float> s_dev(n_);
+      k_.upload(s.data(), n_, raw_data(s_dev));
+      using it = thrust::counting_iterator<std::size_t>;
+      thrust::for_each(k_.exec(), it(0), it(n_ * n_), detail::hessian_rescale_upper{raw_data(h_), raw_data(s_dev), n_});
+      k_.synchronize();  // s_dev is freed on return
+    });
   }
 
   [[nodiscard]] std::size_t columns() const noexcept { return n_; }

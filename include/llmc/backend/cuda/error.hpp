@@ -9,6 +9,8 @@
 //   llmc.cuda.101  a CUDA runtime call failed
 //   llmc.cuda.102  a cuBLAS call failed
 //   llmc.cuda.103  a cuSOLVER call failed
+//   llmc.cuda.104  a Thrust algorithm failed (thrust::system_error; thrust_error.hpp)
+//   llmc.cuda.105  a device allocation made by Thrust failed (thrust_error.hpp)
 //   llmc.cuda.110  a matrix view's strides cannot be handed to cuBLAS/cuSOLVER (see blas_layout.hpp)
 //   llmc.cuda.111  operand shapes do not agree
 //   llmc.cuda.112  a size does not fit the library's integer type

@@ -8,7 +8,8 @@
 // reused as soon as they return). thrust::device_vector allocates and fills on the legacy default
 // stream, which is ordered with the context's blocking stream (context.hpp). pinned_vector is
 // page-locked host memory (backend/cuda/pinned.hpp); free_device_bytes() is cudaMemGetInfo's free
-// figure for the context's device. nvcc only.
+// figure for the context's device; guard(what, f) maps Thrust's exceptions to cuda_error
+// (thrust_error.hpp). nvcc only.
 #pragma once
 
 #include <thrust/device_vector.h>
@@ -16,11 +17,13 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <utility>
 
 #include "llmc/backend/cuda/context.hpp"
 #include "llmc/backend/cuda/dense.hpp"
 #include "llmc/backend/cuda/error.hpp"
 #include "llmc/backend/cuda/pinned.hpp"
+#include "llmc/backend/cuda/thrust_error.hpp"
 
 namespace llmc {
 
@@ -46,6 +49,12 @@ struct cuda_dense_policy {
     if (current != ctx->device()) (void)cudaSetDevice(current);
     LLMC_CUDA_CHECK(e);
     return free;
+  }
+  /// Runs f(); Thrust's exceptions (a failed launch, an out-of-memory device_vector) leave it as
+  /// cuda_error llmc.cuda.104 / 105 naming `what` (thrust_error.hpp).
+  template <class F>
+  decltype(auto) guard(const char* what, F&& f) const {
+    return gpu::thrust_guard(what, std::forward<F>(f));
   }
 
   void gemm(float alpha, device_view<const float> a, device_view<const float> b, float beta, device_view<float> c) const {
