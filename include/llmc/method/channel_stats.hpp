@@ -94,6 +94,17 @@ class channel_minmax {
     });
   }
 
+  /// A statistic collected elsewhere (a device collector's download). @throws shape_error
+  /// llmc.method.001 when the two vectors differ in length.
+  static channel_minmax from_values(std::vector<float> min, std::vector<float> max, std::uint64_t tokens) {
+    detail::check_stats_batch("channel_minmax::from_values", min.size(), 0, max.size(), {});
+    channel_minmax m;
+    m.min_ = std::move(min);
+    m.max_ = std::move(max);
+    m.tokens_ = tokens;
+    return m;
+  }
+
   /// Combines another collector of the same input (e.g. from another data shard).
   void merge(const channel_minmax& o) {
     if (o.min_.empty()) return;
@@ -176,6 +187,14 @@ class channel_absmean {
         }
       }
     });
+  }
+
+  /// A statistic collected elsewhere (a device collector's download).
+  static channel_absmean from_values(std::vector<double> sum, std::uint64_t tokens) {
+    channel_absmean m;
+    m.sum_ = std::move(sum);
+    m.tokens_ = tokens;
+    return m;
   }
 
   void merge(const channel_absmean& o) {

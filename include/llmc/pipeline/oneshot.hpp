@@ -37,6 +37,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <optional>
 #include <set>
@@ -65,6 +66,7 @@
 #include "llmc/numeric/bfloat16.hpp"
 #include "llmc/numeric/float16.hpp"
 #include "llmc/pipeline/activation_cache.hpp"
+#include "llmc/pipeline/executor.hpp"
 #include "llmc/pipeline/recipe.hpp"
 #include "llmc/pipeline/targets.hpp"
 #include "llmc/text/dataset.hpp"
@@ -118,16 +120,13 @@ struct oneshot_report {
   std::uint64_t activation_cache_bytes = 0;  ///< hidden states cached in all (memory + spill file)
   std::uint64_t spilled_bytes = 0;           ///< of which in the spill file
   std::size_t spilled_batches = 0;
+  std::string executor;                      ///< "cpu", or the device executor's description
+  std::uint64_t device_cache_bytes = 0;      ///< device executor: batches kept in device memory
+  std::uint64_t pinned_cache_bytes = 0;      ///< device executor: batches kept in pinned host memory
 };
 
 namespace detail {
 
-inline constexpr std::array<const char*, 7> oneshot_linears{"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj",
-                                                            "self_attn.o_proj", "mlp.gate_proj",    "mlp.up_proj",
-                                                            "mlp.down_proj"};
-/// The distinct input of each Linear: q/k/v read the same normed states, gate/up too.
-inline constexpr std::array<const char*, 7> oneshot_inputs{"attn_in", "attn_in", "attn_in", "o_in",
-                                                           "mlp_in",  "mlp_in",  "down_in"};
 inline constexpr std::array<const char*, 2> oneshot_norms{"input_layernorm", "post_attention_layernorm"};
 
 /// Memory of this process in MB: {resident now, peak resident} from /proc/self/status (Linux);
@@ -286,13 +285,6 @@ struct oneshot_plan {
   std::vector<std::vector<llmc::smoothquant_mapping>> sq_mappings;  ///< per modifier (SmoothQuant with mappings only)
   statistic_set need;
 };
-
-/// Index of Linear `local` in oneshot_linears (7 when it is none of them).
-inline std::size_t linear_index(std::string_view local) {
-  std::size_t k = 0;
-  while (k < 7 && local != oneshot_linears[k]) ++k;
-  return k;
-}
 
 /// A recipe's AWQ mappings (patterns over full module names, [LC] AWQMapping) resolved to a decoder
 /// layer's local names, checked against every layer of the model before any heavy work: each
@@ -475,7 +467,8 @@ inline oneshot_plan make_plan(const pipeline::recipe& r, const decoder_spec& spe
 /// only its own Linears (the others' weight args are switched off while it runs); GPTQ runs one
 /// Linear input at a time and frees that input's Hessian once no later modifier needs it, so one
 /// Hessian factor at a time exists beside the statistics still to be used.
-inline void apply_runtime_modifiers(const pipeline::recipe& r, const oneshot_plan& p, std::size_t layer, layer_context& ctx) {
+inline void apply_runtime_modifiers(const pipeline::recipe& r, const oneshot_plan& p, std::size_t layer, layer_context& ctx,
+                                    const runtime_gptq_fn& run_gptq = {}) {
   const auto& lg = p.linear_group[layer];
   auto args_for = [&](std::size_t k, std::optional<std::size_t> only_modifier) -> quant_args {
     if (!lg[k]) return no_quantization;
@@ -536,7 +529,8 @@ inline void apply_runtime_modifiers(const pipeline::recipe& r, const oneshot_pla
             any = any || (mine && ctx.linears[k].weight_args->enabled());
           }
           if (!any) continue;
-          g.apply(ctx);
+          if (run_gptq) run_gptq(g, ctx);
+          else g.apply(ctx);
           if (auto it = last_gptq.find(in); it != last_gptq.end() && it->second == mi) ctx.inputs[in].hessian = hessian_accumulator{};
         }
         set_args(std::nullopt);
@@ -555,11 +549,70 @@ inline void apply_runtime_modifiers(const pipeline::recipe& r, const oneshot_pla
   }
 }
 
-/// The pipeline itself, for a plan and a function that applies the recipe's methods to one layer
-/// (apply(layer_context&, layer index); on entry every Linear's weight_args are its config group's).
-template <class Apply>
+/// The CPU executor (executor.hpp's contract): batches in an activation_cache that spills to a
+/// file past its limit, layers run by run_decoder_layer, GPTQ by the host methods.
+class host_layer_executor {
+ public:
+  host_layer_executor(std::uint64_t limit, std::filesystem::path spill_dir) : cache_(limit, std::move(spill_dir)) {}
+
+  void push(hidden_batch hb) { cache_.push(std::move(hb)); }
+
+  void collect(const decoder_spec& spec, const decoder_layer_weights& w, statistic_set need, layer_context& ctx) {
+    const std::string& prefix = ctx.prefix;
+    forward_hooks hooks;
+    hooks.on_linear_input = [&](const linear_input& li) {
+      const std::size_t k = linear_index(std::string_view(li.linear.name).substr(prefix.size()));
+      if (k >= 7 || !owns_input_statistics(k)) return;
+      feed_statistics(ctx.inputs[oneshot_inputs[k]], need, li.x, li.mask, li.batch);
+    };
+    cache_.for_each(
+        [&](const hidden_batch& hb) {
+          hidden_batch scratch = hb;  // the outputs of the unmodified layer are not needed
+          run_decoder_layer(spec, w, scratch, hooks);
+        },
+        false);
+  }
+
+  [[nodiscard]] runtime_gptq_fn gptq_runner() { return {}; }
+
+  void propagate(const decoder_spec& spec, const decoder_layer_weights& w) {
+    cache_.for_each([&](hidden_batch& hb) { run_decoder_layer(spec, w, hb); }, true);
+  }
+
+  void end_layer() {}
+  void clear() { cache_.clear(); }
+  [[nodiscard]] executor_summary summary() const {
+    executor_summary s;
+    s.spilled_bytes = cache_.spilled_bytes();
+    s.spilled_batches = cache_.spilled_batches();
+    return s;
+  }
+
+ private:
+  activation_cache cache_;
+};
+
+/// The apply step of a runtime recipe (apply_runtime_modifiers with the executor's GPTQ).
+inline auto runtime_recipe_apply(const pipeline::recipe& r) {
+  return [&r](layer_context& ctx, std::size_t layer, const oneshot_plan& plan, const runtime_gptq_fn& run_gptq) {
+    apply_runtime_modifiers(r, plan, layer, ctx, run_gptq);
+  };
+}
+
+/// The host executor run_oneshot makes for args (its spill file beside the output by default).
+inline auto host_executor_for(const oneshot_args& args) {
+  return [&args](const decoder_spec&, const std::filesystem::path& out_parent) {
+    return host_layer_executor(args.activation_cache_limit, args.spill_dir.empty() ? out_parent : args.spill_dir);
+  };
+}
+
+/// The pipeline itself, for a plan, a function that applies the recipe's methods to one layer
+/// (apply(layer_context&, layer index, plan, runtime_gptq_fn); on entry every Linear's weight_args
+/// are its config group's) and an executor (host_layer_executor's contract). `make_executor`
+/// (decoder_spec, output parent folder) -> executor is called once the cheap checks have passed.
+template <class Apply, class MakeExecutor>
 oneshot_report run_oneshot(const oneshot_args& args, const pipeline::recipe& r, std::optional<statistic_set> extra_need,
-                           Apply&& apply) {
+                           Apply&& apply, MakeExecutor&& make_executor) {
   using clock = std::chrono::steady_clock;
   const auto t_start = clock::now();
   auto since = [](clock::time_point t) { return std::chrono::duration<double>(clock::now() - t).count(); };
@@ -589,6 +642,11 @@ oneshot_report run_oneshot(const oneshot_args& args, const pipeline::recipe& r, 
     existing_recipe = ss.str();
   }
   const std::string saved_recipe = args.save_recipe ? pipeline::recipe_yaml(r, existing_recipe) : std::string();
+  // ---- where the batches live and the layers run (a missing GPU fails here, before any work) ------
+  const std::filesystem::path out_parent =
+      std::filesystem::absolute(args.output_dir).lexically_normal().parent_path();
+  auto exec = make_executor(static_cast<const decoder_spec&>(spec), out_parent);
+
   // ---- the weights: NaN/Inf anywhere fails before anything is written --------------------------
   scan_finite(dir, args.model);
   debug_rss("after the NaN/Inf scan");
@@ -601,9 +659,6 @@ oneshot_report run_oneshot(const oneshot_args& args, const pipeline::recipe& r, 
   for (const auto& g : plan.groups) wgroup.push_back(writer->add_config_group(g.scheme, g.targets));
 
   // ---- calibration: embed the batches once -------------------------------------------------------
-  const std::filesystem::path out_parent =
-      std::filesystem::absolute(args.output_dir).lexically_normal().parent_path();
-  activation_cache cache(args.activation_cache_limit, args.spill_dir.empty() ? out_parent : args.spill_dir);
   if (needs_data) {
     const auto tc = clock::now();
     calibration_options co;
@@ -640,14 +695,14 @@ oneshot_report run_oneshot(const oneshot_args& args, const pipeline::recipe& r, 
         to_float32(row, std::span<float>(&hb.states(t, 0), spec.hidden_size));
       }
       rep.activation_cache_bytes += hb.states.rows() * hb.states.cols() * sizeof(float);
-      cache.push(std::move(hb));
+      exec.push(std::move(hb));
     }
     dir.weights().release("model.embed_tokens.weight");
     rep.calibration_samples = set.num_samples();
     rep.calibration_tokens = set.real_tokens;
     rep.calibration_seconds = since(tc);
-    rep.spilled_bytes = cache.spilled_bytes();
-    rep.spilled_batches = cache.spilled_batches();
+    rep.spilled_bytes = exec.summary().spilled_bytes;
+    rep.spilled_batches = exec.summary().spilled_batches;
   }
   debug_rss("after embedding the calibration batches");
 
@@ -667,31 +722,7 @@ oneshot_report run_oneshot(const oneshot_args& args, const pipeline::recipe& r, 
     ctx.prefix = prefix;
     if (needs_data) {
       for (const char* in : oneshot_inputs) ctx.inputs[in];
-      forward_hooks hooks;
-      hooks.on_linear_input = [&](const linear_input& li) {
-        const std::size_t k = linear_index(std::string_view(li.linear.name).substr(prefix.size()));
-        if (k == 1 || k == 2 || k == 5 || k >= 7) return;  // shares the input of q_proj / gate_proj
-        input_statistics& st = ctx.inputs[oneshot_inputs[k]];
-        if (need.contains(statistic::channel_minmax)) st.minmax.add(li.x, li.mask);
-        if (need.contains(statistic::channel_absmean)) st.absmean.add(li.x, li.mask);
-        if (need.contains(statistic::hessian)) st.hessian.add(li.x, li.mask, li.batch);
-        if (need.contains(statistic::samples)) {
-          std::size_t real = 0;
-          for (std::size_t row = 0; row < li.x.rows(); ++row) real += li.mask.empty() || li.mask[row] ? 1 : 0;
-          matrix<float> grown(st.samples.rows() + real, li.x.cols());
-          std::copy(st.samples.storage().begin(), st.samples.storage().end(), grown.storage().begin());
-          std::size_t out = st.samples.rows();
-          for (std::size_t row = 0; row < li.x.rows(); ++row)
-            if (li.mask.empty() || li.mask[row]) std::copy_n(li.x.row(row), li.x.cols(), &grown(out++, 0));
-          st.samples = std::move(grown);
-        }
-      };
-      cache.for_each(
-          [&](const hidden_batch& hb) {
-            hidden_batch scratch = hb;  // the outputs of the unmodified layer are not needed
-            run_decoder_layer(spec, w, scratch, hooks);
-          },
-          false);
+      exec.collect(spec, w, need, ctx);
       debug_rss(prefix + " statistics");
     }
     std::array<llmc::dtype, 7> dtypes{};
@@ -712,7 +743,7 @@ oneshot_report run_oneshot(const oneshot_args& args, const pipeline::recipe& r, 
     ctx.norms.push_back({"input_layernorm", w.input_layernorm, {}, scalar_of(norm_dtype)});
     ctx.norms.push_back({"post_attention_layernorm", w.post_attention_layernorm, {}, scalar_of(norm_dtype)});
 
-    apply(ctx, i, static_cast<const oneshot_plan&>(plan));
+    apply(ctx, i, static_cast<const oneshot_plan&>(plan), exec.gptq_runner());
     for (auto& [name, st] : ctx.inputs) {  // what the writer and the propagation still need: the min/max
       st.hessian = hessian_accumulator{};
       st.samples = matrix<float>();
@@ -765,7 +796,7 @@ oneshot_report run_oneshot(const oneshot_args& args, const pipeline::recipe& r, 
       w.post_attention_layernorm = ctx.norms[1].weight;
       ctx.linears.clear();
       ctx.inputs.clear();
-      cache.for_each([&](hidden_batch& hb) { run_decoder_layer(spec, w, hb); }, true);
+      exec.propagate(spec, w);
       debug_rss(prefix + " propagated");
     }
     lr.notes = std::move(ctx.notes);
@@ -776,9 +807,10 @@ oneshot_report run_oneshot(const oneshot_args& args, const pipeline::recipe& r, 
       layer_context drop = std::move(ctx);
       decoder_layer_weights drop_w = std::move(w);
     }
+    exec.end_layer();
     trim_heap();
   }
-  cache.clear();
+  exec.clear();
   trim_heap();
 
   // ---- everything else passes through ------------------------------------------------------------
@@ -791,6 +823,12 @@ oneshot_report run_oneshot(const oneshot_args& args, const pipeline::recipe& r, 
   }
   if (!saved_recipe.empty()) writer->write_file("recipe.yaml", saved_recipe);
   debug_rss("passthrough tensors written");
+  {
+    const executor_summary es = exec.summary();
+    rep.executor = es.name;
+    rep.device_cache_bytes = es.device_cache_bytes;
+    rep.pinned_cache_bytes = es.pinned_cache_bytes;
+  }
   const ct_write_result res = writer->finish();
   debug_rss("finished");
   rep.output = res.path;
@@ -902,9 +940,15 @@ inline statistic_set recipe_statistics(const pipeline::recipe& r) { return detai
 ///         decoder_spec::from_config (an unsupported architecture), the dataset, the methods and
 ///         the writer.
 inline oneshot_report oneshot(const oneshot_args& args, const pipeline::recipe& r) {
-  return detail::run_oneshot(args, r, std::nullopt, [&](layer_context& ctx, std::size_t layer, const detail::oneshot_plan& plan) {
-    detail::apply_runtime_modifiers(r, plan, layer, ctx);
-  });
+  return detail::run_oneshot(args, r, std::nullopt, detail::runtime_recipe_apply(r), detail::host_executor_for(args));
+}
+
+/// oneshot() with another executor (executor.hpp): the factory is called once the cheap checks
+/// have passed (the CLI's `--device cuda` passes the CUDA executor built by its nvcc unit).
+/// args.activation_cache_limit and spill_dir belong to the host executor and are not used.
+inline oneshot_report oneshot(const oneshot_args& args, const pipeline::recipe& r, const executor_factory& make) {
+  return detail::run_oneshot(args, r, std::nullopt, detail::runtime_recipe_apply(r),
+                             [&](const decoder_spec& spec, const std::filesystem::path&) { return detail::executor_handle(make(spec)); });
 }
 
 /// A recipe composed at compile time (method/recipe.hpp: recipe<smoothquant, gptq<presets::W8A8>>,
@@ -918,8 +962,10 @@ oneshot_report oneshot(const oneshot_args& args, const R& r, const std::vector<s
   pipeline::recipe shadow;
   shadow.origin = "compile-time recipe";
   detail::modifier_of<R>::add(r, shadow.modifiers, ignore);
-  return detail::run_oneshot(args, shadow, statistic_set(R::statistics),
-                             [&](layer_context& ctx, std::size_t, const detail::oneshot_plan&) { apply_recipe(r, ctx); });
+  return detail::run_oneshot(
+      args, shadow, statistic_set(R::statistics),
+      [&](layer_context& ctx, std::size_t, const detail::oneshot_plan&, const detail::runtime_gptq_fn&) { apply_recipe(r, ctx); },
+      detail::host_executor_for(args));
 }
 
 }  // namespace llmc
