@@ -16,7 +16,8 @@
 //    from the un-updated weight); the loss agrees within 1 %.
 //  * Padding masks: the masked Hessian within 1e-5 of max|H| of hessian_accumulator's, rescale()
 //    exactly its double division; gptq_device_apply on a q/k/v group (int4 g32, NVFP4) within the
-//    GPTQ bounds above, identical qparams and global scale; a Thrust out-of-memory under
+//    GPTQ bounds above, identical qparams and global scale; device_activation_cache with 2
+//    resident and 3 pinned batches keeps order and write-back; a Thrust out-of-memory under
 //    cuda_dense_policy::guard is llmc.cuda.105 and the context keeps working.
 #include <cuda_runtime.h>
 
@@ -43,6 +44,7 @@
 #include "llmc/method/gptq_device.hpp"
 #include "llmc/method/hessian.hpp"
 #include "llmc/method/hessian_device.hpp"
+#include "llmc/pipeline/device_activation_cache.hpp"
 #include "llmc/scheme/presets.hpp"
 
 using namespace llmc;
@@ -354,6 +356,15 @@ TEST_CASE("device Hessian on the GPU: padding mask and rescale") {
   const matrix<float> a = ref.hessian(), b = dev.hessian_host();
   const double scale = max_abs(a.storage());
   for (std::size_t i = 0; i < a.size(); ++i) REQUIRE(std::fabs(a.data()[i] - b.data()[i]) <= 1e-5 * scale);
+  // bf16 inputs with the mask: the host accumulator fed with bf16-rounded kept rows, 1e-4 of max|H|.
+  const auto xr = matrix<float>::from(x, [](float f) { return round_to_bfloat16(f); });
+  hessian_accumulator ref16(cols);
+  ref16.add(cview(xr), mask, 4);
+  device_hessian_accumulator<cuda_dense_policy> dev16(k, cols, hessian_precision::bf16);
+  dev16.add(device_view<const float>(dx.data(), rows, cols), dm.data(), 4);
+  CHECK(dev16.tokens() == ref16.tokens());
+  const matrix<float> c16 = ref16.hessian(), d16 = dev16.hessian_host();
+  for (std::size_t i = 0; i < c16.size(); ++i) REQUIRE(std::fabs(c16.data()[i] - d16.data()[i]) <= 1e-4 * scale);
   // rescale: the double division of hessian_accumulator::rescale, exact on the GPU too.
   std::vector<float> s(cols);
   for (std::size_t c = 0; c < cols; ++c) s[c] = 0.5f + 0.031f * static_cast<float>((c * 7) % 41);
@@ -416,6 +427,47 @@ TEST_CASE("gptq_device_apply on the GPU matches gptq::apply") {
       CHECK(dev.notes[i].after == doctest::Approx(host.notes[i].after).epsilon(0.01));
     }
   }
+}
+
+namespace {
+struct plus_const {
+  float a;
+  __host__ __device__ float operator()(float v) const { return v + a; }
+};
+}  // namespace
+
+TEST_CASE("device_activation_cache on the GPU: resident and pinned batches") {
+  const cuda_dense_policy k(ctx());
+  CHECK(k.free_device_bytes() > 0);
+  std::vector<hidden_batch> in(5);
+  for (std::size_t i = 0; i < in.size(); ++i) {
+    in[i].batch = 2;
+    in[i].seq = 16;
+    in[i].states = matrix<float>(32, 64, random_values(32 * 64, 50 + static_cast<unsigned>(i)));
+    if (i % 2 == 0) in[i].mask = quarter_padding(32, static_cast<unsigned>(i));
+  }
+  const std::uint64_t b0 = 32 * 64 * 4 + 32, b1 = 32 * 64 * 4;
+  device_activation_cache<cuda_dense_policy> cache(k, b0 + b1);
+  for (const auto& h : in) cache.push(h);
+  CHECK(cache.device_batches() == 2);
+  CHECK(cache.host_batches() == 3);
+  cache.for_each(
+      [&](device_hidden_batch<cuda_dense_policy>& b, std::size_t i) {
+        CHECK((b.mask_data() != nullptr) == !in[i].mask.empty());
+        const float add = static_cast<float>(i + 1);
+        thrust::transform(k.exec(), b.states.begin(), b.states.end(), b.states.begin(), plus_const{add});
+      },
+      true);
+  std::size_t n = 0;
+  cache.for_each(
+      [&](device_hidden_batch<cuda_dense_policy>& b) {
+        std::vector<float> got(b.states.size());
+        thrust::copy(b.states.begin(), b.states.end(), got.begin());
+        for (std::size_t j = 0; j < got.size(); ++j) REQUIRE(got[j] == in[n].states.data()[j] + static_cast<float>(n + 1));
+        ++n;
+      },
+      false);
+  CHECK(n == 5);
 }
 
 TEST_CASE("Thrust's out-of-memory under cuda_dense_policy::guard is llmc.cuda.105") {

@@ -19,6 +19,9 @@
 //    input in bf16/bf16/fp16, o_proj fp32): int4 g32 with static and group actorder, NVFP4 (one
 //    global scale for q/k/v), per-Linear args and a disabled Linear: identical codes, qparams,
 //    g_idx, weights and notes; errors llmc.method.012 / 304.
+//  * device_activation_cache with host_dense_policy: a budget that keeps 2 of 5 batches resident,
+//    the rest in "pinned" host memory through the staging batch: order, shapes, masks, positions,
+//    write-back (persisting for both kinds), byte counters, clear(), budgets 0 and unlimited.
 //  * thrust_error.hpp: Thrust's system_error (CUDA and other categories) and device bad_alloc
 //    become cuda_error llmc.cuda.104 / 105 naming the operation; other exceptions pass unchanged.
 //  * The bf16-vs-fp32 Hessian choice, measured by emulation on the fixture model's real
@@ -48,6 +51,7 @@
 #include "llmc/method/gptq_device.hpp"
 #include "llmc/method/hessian.hpp"
 #include "llmc/method/hessian_device.hpp"
+#include "llmc/pipeline/device_activation_cache.hpp"
 #include "llmc/scheme/presets.hpp"
 #include "support/error_id.hpp"
 
@@ -820,6 +824,97 @@ TEST_CASE("gptq_device_apply on the host policy equals gptq::apply") {
     auto empty_of = [&](std::string_view) { return &empty; };
     CHECK(error_id([&] { gptq_device_apply(host_dense_policy{}, m, fx.ctx, empty_of); }) == "llmc.method.304");
   }
+}
+
+namespace {
+
+hidden_batch make_batch(std::size_t batch, std::size_t seq, std::size_t hidden, bool mask, bool positions, unsigned seed) {
+  hidden_batch h;
+  h.batch = batch;
+  h.seq = seq;
+  h.states = matrix<float>(batch * seq, hidden, random_values(batch * seq * hidden, seed));
+  if (mask) h.mask = quarter_padding(batch * seq, seed);
+  if (positions)
+    for (std::size_t i = 0; i < batch * seq; ++i) h.positions.push_back(static_cast<std::int64_t>(i % seq) + 3);
+  return h;
+}
+
+std::uint64_t host_batch_bytes(const hidden_batch& h) {
+  return h.states.size() * sizeof(float) + h.mask.size() + h.positions.size() * sizeof(std::int64_t);
+}
+
+}  // namespace
+
+TEST_CASE("device_activation_cache on the host policy: budget, order, write-back") {
+  const std::size_t hidden = 8;
+  std::vector<hidden_batch> in;
+  in.push_back(make_batch(2, 3, hidden, true, true, 71));   // 192 + 6 + 48 = 246 bytes
+  in.push_back(make_batch(2, 3, hidden, false, false, 72)); // 192
+  in.push_back(make_batch(2, 3, hidden, true, true, 73));   // 246: over the budget
+  in.push_back(make_batch(1, 5, hidden, false, false, 74)); // 160: over
+  in.push_back(make_batch(3, 2, hidden, true, false, 75));  // 198: over
+  CHECK(host_batch_bytes(in[0]) == 246);
+  CHECK(host_batch_bytes(in[1]) == 192);
+  const std::uint64_t budget = 246 + 192;
+  device_activation_cache<host_dense_policy> cache(host_dense_policy{}, budget);
+  for (const hidden_batch& h : in) cache.push(h);
+  CHECK(cache.size() == 5);
+  CHECK(cache.device_batches() == 2);
+  CHECK(cache.host_batches() == 3);
+  CHECK(cache.device_bytes() == 438);
+  CHECK(cache.host_bytes() == 246 + 160 + 198);
+  CHECK(cache.bytes() == 438 + 604);
+
+  // Every batch arrives in push order with its shape, mask and positions; add i + 1 to each state.
+  std::vector<std::size_t> seen;
+  cache.for_each(
+      [&](device_hidden_batch<host_dense_policy>& b, std::size_t i) {
+        seen.push_back(i);
+        const hidden_batch& h = in[i];
+        CHECK(b.batch == h.batch);
+        CHECK(b.seq == h.seq);
+        CHECK(b.hidden == hidden);
+        CHECK(b.states.size() == h.states.size());
+        CHECK(std::vector<std::uint8_t>(b.mask.begin(), b.mask.end()) == h.mask);
+        CHECK((b.mask_data() == nullptr) == h.mask.empty());
+        CHECK(std::vector<std::int64_t>(b.positions.begin(), b.positions.end()) == h.positions);
+        for (std::size_t j = 0; j < b.states.size(); ++j) REQUIRE(b.states[j] == h.states.data()[j]);
+        for (float& v : b.states) v += static_cast<float>(i + 1);
+      },
+      true);
+  CHECK(seen == std::vector<std::size_t>{0, 1, 2, 3, 4});
+  // The changes persisted for both kinds; a pass without write-back changes only the resident ones.
+  cache.for_each(
+      [&](device_hidden_batch<host_dense_policy>& b, std::size_t i) {
+        for (std::size_t j = 0; j < b.states.size(); ++j)
+          REQUIRE(b.states[j] == in[i].states.data()[j] + static_cast<float>(i + 1));
+        for (float& v : b.states) v += 100.0f;
+      },
+      false);
+  std::size_t n = 0;
+  cache.for_each(
+      [&](device_hidden_batch<host_dense_policy>& b) {
+        const float extra = n < 2 ? 100.0f : 0.0f;  // batches 0 and 1 are resident
+        for (std::size_t j = 0; j < b.states.size(); ++j)
+          REQUIRE(b.states[j] == in[n].states.data()[j] + static_cast<float>(n + 1) + extra);
+        ++n;
+      },
+      false);
+  CHECK(n == 5);
+
+  cache.clear();
+  CHECK(cache.size() == 0);
+  CHECK(cache.bytes() == 0);
+  CHECK(cache.device_batches() + cache.host_batches() == 0);
+  // Budget 0: everything through the staging batch; unlimited: everything resident.
+  device_activation_cache<host_dense_policy> none(host_dense_policy{}, 0), all(host_dense_policy{}, ~std::uint64_t{0});
+  for (const hidden_batch& h : in) {
+    none.push(h);
+    all.push(h);
+  }
+  CHECK(none.host_batches() == 5);
+  CHECK(all.device_batches() == 5);
+  CHECK(none.bytes() == all.bytes());
 }
 
 TEST_CASE("Thrust's exceptions become cuda_error: thrust_guard and the policies' guard") {
