@@ -9,6 +9,13 @@
 //     solve with every hardware thread. Codes are compared (the fraction that differ is printed).
 //   Hessian: 4096 tokens into H [in, in], fp32 SYRK (n(n+1)k FLOPs) and bf16-input GEMM (same
 //     useful FLOPs, tensor cores), vs the host SYRK.
+//   Decoder layer forward (model/decoder_layer_device.hpp): one TinyLlama-1.1B-shaped layer
+//     (hidden 2048, 32 heads, 4 KV heads, head_dim 64, intermediate 5632, random weights) on
+//     4 x 2048 tokens, fp32 and TF32 (tf32_linears), vs run_decoder_layer on the host. FLOPs: the
+//     Linears' 2 x tokens x parameters plus causal attention's 4 x head_dim x heads x S(S+1)/2
+//     per sequence (the useful products; the chunked kernels compute a little more). GPU time is
+//     run() on device-resident states (best of 3 after a warm-up); the output's max relative
+//     difference from the CPU's is printed.
 // Peak: fp32 non-tensor FLOP/s of the card = SMs x 128 FP32 lanes x 2 x the SM clock reported by
 // the driver (H100 SXM: 132 x 128 x 2 x 1.98 GHz = 66.9 TFLOP/s), printed with the table.
 // Exit 77 when no device is usable.
@@ -16,6 +23,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <random>
 #include <string>
@@ -26,11 +34,13 @@
 #include "llmc/backend/cuda/thrust_policy.hpp"
 #include "llmc/method/gptq_device.hpp"
 #include "llmc/method/hessian_device.hpp"
+#include "llmc/model/decoder_layer_device.hpp"
 #include "llmc/scheme/presets.hpp"
 
 namespace bench_gpu {
 double cpu_gptq_solve(std::size_t rows, std::size_t cols, const float* w, const float* h, std::vector<std::uint8_t>& codes);
 double cpu_hessian(std::size_t tokens, std::size_t cols, const float* x);
+double cpu_decoder_layer(const llmc::decoder_spec& s, const llmc::decoder_layer_weights& w, llmc::hidden_batch& h);
 }  // namespace bench_gpu
 
 using namespace llmc;
@@ -147,6 +157,72 @@ int main() {
                     t_factor * 1e3, 100.0 * static_cast<double>(differ) / static_cast<double>(cpu_codes.size()), full.host.loss);
       std::printf("| GPTQ solve W4A16 g128 actorder static | %zu x %zu (out x in) | %.2f | %.1f | **%.1fx** | %.2f | %.0f %% | %s |\n",
                   rows, cols, t_gpu * 1e3, t_cpu * 1e3, t_cpu / t_gpu, flops / t_gpu * 1e-12, 100.0 * flops / t_gpu / peak, note);
+      std::fflush(stdout);
+    }
+  }
+  {
+    // One TinyLlama-1.1B-shaped decoder layer on 4 x 2048 tokens.
+    decoder_spec s;
+    s.hidden_size = 2048;
+    s.intermediate_size = 5632;
+    s.num_layers = 1;
+    s.num_heads = 32;
+    s.num_kv_heads = 4;
+    s.head_dim = 64;
+    s.rms_norm_eps = 1e-5f;
+    s.layer_window = {0};
+    const std::size_t B = 4, S = 2048, T = B * S;
+    std::mt19937 gen(11);
+    std::normal_distribution<float> d(0.0f, 1.0f);
+    auto lin = [&](const char* name, std::size_t out, std::size_t in) {
+      linear_weights l;
+      l.name = name;
+      l.out_features = out;
+      l.in_features = in;
+      l.weight = matrix<float>(out, in);
+      for (float& v : l.weight.storage()) v = 0.02f * d(gen);
+      return l;
+    };
+    decoder_layer_weights w;
+    w.input_layernorm.assign(s.hidden_size, 1.0f);
+    w.post_attention_layernorm.assign(s.hidden_size, 1.0f);
+    w.q_proj = lin("q_proj", s.q_dim(), s.hidden_size);
+    w.k_proj = lin("k_proj", s.kv_dim(), s.hidden_size);
+    w.v_proj = lin("v_proj", s.kv_dim(), s.hidden_size);
+    w.o_proj = lin("o_proj", s.hidden_size, s.q_dim());
+    w.gate_proj = lin("gate_proj", s.intermediate_size, s.hidden_size);
+    w.up_proj = lin("up_proj", s.intermediate_size, s.hidden_size);
+    w.down_proj = lin("down_proj", s.hidden_size, s.intermediate_size);
+    hidden_batch h;
+    h.batch = B;
+    h.seq = S;
+    h.states = matrix<float>(T, s.hidden_size);
+    for (float& v : h.states.storage()) v = d(gen);
+    const auto dw = device_decoder_layer<cuda_dense_policy>::upload(k, w);
+    const auto input = device_hidden_batch<cuda_dense_policy>::upload(k, h);
+    hidden_batch cpu_out = h;
+    const double t_cpu = bench_gpu::cpu_decoder_layer(s, w, cpu_out);
+    const double flops = s.linear_flops_per_token_per_layer() * static_cast<double>(T) +
+                         4.0 * static_cast<double>(s.head_dim * s.num_heads) * static_cast<double>(B) * (S * (S + 1) / 2.0);
+    for (bool tf32 : {false, true}) {
+      device_decoder_forward<cuda_dense_policy> fwd(k, s, device_forward_options{.tf32_linears = tf32});
+      auto io = input;
+      fwd.run(dw, io);
+      hidden_batch gpu_out = h;
+      io.download_states(k, gpu_out);
+      double num = 0.0, den = 0.0;
+      for (std::size_t i = 0; i < gpu_out.states.size(); ++i) {
+        num = std::max(num, std::fabs(static_cast<double>(gpu_out.states.data()[i]) - cpu_out.states.data()[i]));
+        den = std::max(den, std::fabs(static_cast<double>(cpu_out.states.data()[i])));
+      }
+      const double t = best_seconds(ctx, 3, [&] { fwd.run(dw, io); });  // in place on the previous output
+      char note[200];
+      std::snprintf(note, sizeof note, "%s; max |GPU - CPU| / max |CPU| = %.2e; weights %.0f MiB, scratch %.0f MiB",
+                    tf32 ? "TF32 tensor cores (cublasGemmEx FAST_TF32; % vs the fp32 peak)" : "cublasSgemm + strided-batched attention",
+                    num / den, dw.bytes() / 1048576.0, fwd.scratch_bytes() / 1048576.0);
+      std::printf("| Decoder layer forward, %s | TinyLlama-1.1B layer, %zu x %zu tokens | %.2f | %.1f | %.1fx | %.2f | %.0f %% | %s |\n",
+                  tf32 ? "tf32" : "fp32", B, S, t * 1e3, t_cpu * 1e3, t_cpu / t, flops / t * 1e-12, 100.0 * flops / t / peak,
+                  note);
       std::fflush(stdout);
     }
   }

@@ -1,4 +1,5 @@
-// The CPU side of bench_gpu: the host backend's GPTQ solve and Hessian accumulation on the same
+// The CPU side of bench_gpu: the host backend's GPTQ solve, Hessian accumulation and decoder-layer
+// forward (run_decoder_layer) on the same
 // data, compiled by g++ with -march=native (llmc::native) like benchmarks/bench_gptq, so the GPU
 // is compared with the CPU backend at its best on the same machine (all hardware threads).
 #include <chrono>
@@ -9,6 +10,7 @@
 #include "llmc/backend/kernels.hpp"
 #include "llmc/method/gptq.hpp"
 #include "llmc/method/hessian.hpp"
+#include "llmc/model/decoder_layer.hpp"
 #include "llmc/scheme/presets.hpp"
 
 namespace bench_gpu {
@@ -33,6 +35,13 @@ double cpu_hessian(std::size_t tokens, std::size_t cols, const float* x) {
   hessian_accumulator acc(cols);
   const auto t0 = std::chrono::steady_clock::now();
   acc.add(matrix_view<const float>(x, tokens, cols));
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+/// Seconds of one host forward of decoder layer `w` on `h` (in place: h becomes the output).
+double cpu_decoder_layer(const llmc::decoder_spec& s, const llmc::decoder_layer_weights& w, llmc::hidden_batch& h) {
+  const auto t0 = std::chrono::steady_clock::now();
+  llmc::run_decoder_layer(s, w, h);
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 

@@ -26,6 +26,12 @@
 //    become cuda_error llmc.cuda.104 / 105 naming the operation; other exceptions pass unchanged.
 //  * The bf16-vs-fp32 Hessian choice, measured by emulation on the fixture model's real
 //    activations: GPTQ's layer output error sum ||WX - Q(W)X||^2 over the 35 Linears.
+//  * blas_layout.hpp strided-batched plans (per-head operands interleaved in one matrix, as the
+//    device attention uses them) executed by the reference loops; overlapping outputs throw.
+//  * decoder_layer_device.hpp with host_dense_policy against run_decoder_layer: the fixture
+//    model's 5 layers on 2 padded sequences, and random specs (Qwen3 q/k norm, every bias, a
+//    sliding window, explicit positions, linear / llama3 RoPE, group 3 and group 1, chunked
+//    attention): outputs and every Linear input the hook sees within 1e-5 of max |y|.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -51,9 +57,13 @@
 #include "llmc/method/gptq_device.hpp"
 #include "llmc/method/hessian.hpp"
 #include "llmc/method/hessian_device.hpp"
+#include "llmc/model/decoder_layer.hpp"
+#include "llmc/model/decoder_layer_device.hpp"
+#include "llmc/model/weights.hpp"
 #include "llmc/pipeline/device_activation_cache.hpp"
 #include "llmc/scheme/presets.hpp"
 #include "support/error_id.hpp"
+#include "support/random_decoder_layer.hpp"
 
 using namespace llmc;
 using test_support::error_id;
@@ -227,6 +237,66 @@ TEST_CASE("blas_layout: gemm plans executed column-major equal the host gemm for
   run_gemm_plan(p, 1.0f, at.v.data_handle(), b.v.data_handle(), 0.0f, c.v.data_handle());
   for (std::size_t r = 0; r < m; ++r)
     for (std::size_t col = 0; col < n; ++col) CHECK(c.v(r, col) == doctest::Approx(expect(r, col)).epsilon(1e-5));
+}
+
+TEST_CASE("blas_layout: strided-batched plans of interleaved per-head operands equal per-matrix host gemms") {
+  // Attention's shape: Q of head g at columns g * group * hd of a [rows, qd] row-major matrix,
+  // K^T of head g a column-major view at columns g * hd of [keys, kvd], scores column-major
+  // blocks, and P V written into interleaved column blocks of a row-major output.
+  const std::size_t rows = 5, keys = 4, hd = 3, nkv = 2, group = 2, qd = nkv * group * hd, kvd = nkv * hd;
+  const auto qv = random_values(rows * qd, 11), kv = random_values(keys * kvd, 12);
+  std::vector<float> sc(nkv * rows * keys, -7.0f), out(rows * qd, -7.0f);
+  const matrix_view<const float> q(qv.data(), rows, hd, static_cast<std::ptrdiff_t>(qd), 1);
+  const matrix_view<const float> kt = matrix_view<const float>(kv.data(), keys, hd, static_cast<std::ptrdiff_t>(kvd), 1).transposed();
+  const matrix_view<float> s(sc.data(), rows, keys, 1, static_cast<std::ptrdiff_t>(rows));
+  const auto sgh = static_cast<std::int64_t>(group * hd), shd = static_cast<std::int64_t>(hd), blk = static_cast<std::int64_t>(rows * keys);
+  const gpu::gemm_batched_plan p1 = gpu::plan_gemm_strided_batched(gpu::dims_of(q), sgh, gpu::dims_of(kt), shd, gpu::dims_of(s), blk, nkv);
+  CHECK(p1.count == 2);
+  CHECK_FALSE(p1.gemm.swapped);  // column-major C: operands in order
+  CHECK(p1.stride_first == sgh);
+  CHECK(p1.stride_second == shd);
+  for (std::int64_t i = 0; i < p1.count; ++i)
+    run_gemm_plan(p1.gemm, 0.5f, qv.data() + i * p1.stride_first, kv.data() + i * p1.stride_second, 0.0f, sc.data() + i * p1.stride_c);
+  std::vector<float> host(nkv * rows * keys, 0.0f);
+  host_dense_policy::gemm_strided_batched(0.5f, q, sgh, kt, shd, 0.0f, matrix_view<float>(host.data(), rows, keys, 1, static_cast<std::ptrdiff_t>(rows)), blk, nkv);
+  for (std::size_t i = 0; i < sc.size(); ++i) REQUIRE(sc[i] == doctest::Approx(host[i]).epsilon(1e-5));
+  // Spot check one element against the definition: head 1, row 2, key 3.
+  double e = 0.0;
+  for (std::size_t d = 0; d < hd; ++d) e += static_cast<double>(qv[2 * qd + 1 * group * hd + d]) * kv[3 * kvd + 1 * hd + d];
+  CHECK(sc[1 * rows * keys + 2 + 3 * rows] == doctest::Approx(0.5 * e).epsilon(1e-5));
+  // P V into interleaved column blocks of a row-major output (C row-major: swapped operands).
+  const matrix_view<const float> pv(sc.data(), rows, keys, 1, static_cast<std::ptrdiff_t>(rows));
+  const matrix_view<const float> v(kv.data(), keys, hd, static_cast<std::ptrdiff_t>(kvd), 1);
+  const matrix_view<float> o(out.data(), rows, hd, static_cast<std::ptrdiff_t>(qd), 1);
+  const gpu::gemm_batched_plan p2 = gpu::plan_gemm_strided_batched(gpu::dims_of(pv), blk, gpu::dims_of(v), shd, gpu::dims_of(o), sgh, nkv);
+  CHECK(p2.gemm.swapped);
+  CHECK(p2.stride_first == shd);
+  CHECK(p2.stride_second == blk);
+  for (std::int64_t i = 0; i < p2.count; ++i)
+    run_gemm_plan(p2.gemm, 1.0f, pv.data_handle() + i * blk, v.data_handle() + i * shd, 0.0f, out.data() + i * p2.stride_c);
+  std::vector<float> host_out(rows * qd, -7.0f);
+  host_dense_policy::gemm_strided_batched(1.0f, pv, blk, v, shd, 0.0f, matrix_view<float>(host_out.data(), rows, hd, static_cast<std::ptrdiff_t>(qd), 1), sgh, nkv);
+  int untouched = 0;
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    REQUIRE(out[i] == doctest::Approx(host_out[i]).epsilon(1e-5));
+    untouched += out[i] == -7.0f;
+  }
+  CHECK(untouched == static_cast<int>(rows * hd * (group - 1) * nkv));  // heads j = 1 of each group not written
+  // Outputs that share elements are rejected; negative strides too.
+  CHECK(error_id([&] { (void)gpu::plan_gemm_strided_batched(gpu::dims_of(pv), blk, gpu::dims_of(v), shd, gpu::dims_of(o), 1, nkv); }) ==
+        "llmc.cuda.110");
+  CHECK(error_id([&] { (void)gpu::plan_gemm_strided_batched(gpu::dims_of(q), sgh, gpu::dims_of(kt), shd, gpu::dims_of(s), blk - 1, nkv); }) ==
+        "llmc.cuda.110");
+  CHECK(error_id([&] { (void)gpu::plan_gemm_strided_batched(gpu::dims_of(q), -1, gpu::dims_of(kt), shd, gpu::dims_of(s), blk, nkv); }) ==
+        "llmc.cuda.110");
+  // A row-major [4, 6] output split into column blocks of 3 (stride 3): touching, not sharing.
+  CHECK_NOTHROW((void)gpu::plan_gemm_strided_batched({4, 2, 2, 1}, 0, {2, 3, 3, 1}, 0, {4, 3, 6, 1}, 3, 2));
+  CHECK(error_id([] { (void)gpu::plan_gemm_strided_batched({4, 2, 2, 1}, 0, {2, 3, 3, 1}, 0, {4, 3, 6, 1}, 2, 2); }) == "llmc.cuda.110");
+  // Column-major 3 x 2 with ld 4 holds offsets {0, 1, 2, 4, 5, 6}: moved by 5 it shares 5, 6 (same
+  // rows one column on); moved by 3 it shares 4, 5 (wrapping into the next column); by 8, nothing.
+  CHECK(error_id([] { (void)gpu::plan_gemm_strided_batched({3, 2, 1, 3}, 0, {2, 2, 1, 2}, 0, {3, 2, 1, 4}, 5, 2); }) == "llmc.cuda.110");
+  CHECK(error_id([] { (void)gpu::plan_gemm_strided_batched({3, 2, 1, 3}, 0, {2, 2, 1, 2}, 0, {3, 2, 1, 4}, 3, 2); }) == "llmc.cuda.110");
+  CHECK_NOTHROW((void)gpu::plan_gemm_strided_batched({3, 2, 1, 3}, 0, {2, 2, 1, 2}, 0, {3, 2, 1, 4}, 8, 2));
 }
 
 TEST_CASE("blas_layout: syrk and potrf plans touch the right triangle") {
@@ -954,4 +1024,177 @@ TEST_CASE("Thrust's exceptions become cuda_error: thrust_guard and the policies'
   int ran = 0;
   detail::policy_guard(bare{}, "x", [&] { ++ran; });
   CHECK(detail::policy_guard(host_dense_policy{}, "x", [&] { return ++ran; }) == 2);
+}
+
+namespace {
+
+/// One Linear input as a hook saw it.
+struct seen_input {
+  std::size_t linear = 0, layer = 0, batch = 0, seq = 0;
+  matrix<float> x;
+  std::vector<std::uint8_t> mask;
+};
+
+struct forward_parity {
+  double out = 0.0;   ///< max over layers of max |y_dev - y_host| / max |y_host|
+  double hook = 0.0;  ///< the same over every Linear input the hooks saw
+};
+
+/// Runs `layers` in order on `h` with run_decoder_layer and with device_decoder_forward on the host
+/// policy (each side on its own states), comparing outputs and hook inputs after every layer.
+forward_parity compare_forward(const decoder_spec& s, std::vector<decoder_layer_weights>& layers, hidden_batch h,
+                               device_forward_options opt = {}, device_decoder_forward<host_dense_policy>* reuse = nullptr) {
+  const host_dense_policy k;
+  device_decoder_forward<host_dense_policy> own(k, s, opt);
+  device_decoder_forward<host_dense_policy>& fwd = reuse != nullptr ? *reuse : own;
+  auto d = device_hidden_batch<host_dense_policy>::upload(k, h);
+  forward_parity r;
+  for (auto& w : layers) {
+    std::vector<seen_input> host_in, dev_in;
+    forward_hooks hooks;
+    hooks.on_linear_input = [&](const linear_input& in) {
+      const auto all = w.linears();
+      const std::size_t idx = static_cast<std::size_t>(std::find(all.begin(), all.end(), &in.linear) - all.begin());
+      host_in.push_back({idx, in.layer, in.batch, in.seq, matrix<float>::from(in.x), {in.mask.begin(), in.mask.end()}});
+    };
+    const device_input_hook<host_dense_policy> hook = [&](const device_linear_input<host_backend>& in) {
+      std::vector<std::uint8_t> m;
+      if (in.mask != nullptr) m.assign(in.mask, in.mask + in.batch * in.seq);
+      dev_in.push_back({in.linear, in.layer, in.batch, in.seq, matrix<float>::from(in.x), std::move(m)});
+    };
+    const auto dw = device_decoder_layer<host_dense_policy>::upload(k, w);
+    run_decoder_layer(s, w, h, hooks);
+    fwd.run(dw, d, hook);
+    hidden_batch got = h;
+    d.download_states(k, got);
+    r.out = std::max(r.out, test_support::max_rel_error(got.states.data(), h.states.data(), h.states.size()));
+    REQUIRE(host_in.size() == 7);
+    REQUIRE(dev_in.size() == 7);
+    for (std::size_t i = 0; i < 7; ++i) {
+      CHECK(dev_in[i].linear == i);
+      CHECK(host_in[i].linear == i);
+      CHECK(dev_in[i].layer == w.index);
+      CHECK(dev_in[i].batch == h.batch);
+      CHECK(dev_in[i].seq == h.seq);
+      CHECK(dev_in[i].mask == host_in[i].mask);
+      REQUIRE(dev_in[i].x.rows() == host_in[i].x.rows());
+      REQUIRE(dev_in[i].x.cols() == host_in[i].x.cols());
+      r.hook = std::max(r.hook, test_support::max_rel_error(dev_in[i].x.data(), host_in[i].x.data(), host_in[i].x.size()));
+    }
+  }
+  return r;
+}
+
+}  // namespace
+
+TEST_CASE("device decoder forward on the host policy equals run_decoder_layer: fixture model, padded batch") {
+  const model_directory dir = model_directory::open(std::string(LLMC_FIXTURES_DIR) + "/models/stories260k");
+  const decoder_spec s = decoder_spec::from_config(dir.config());
+  REQUIRE(s.num_heads / s.num_kv_heads == 2);  // GQA
+  std::vector<decoder_layer_weights> layers;
+  for (std::size_t l = 0; l < s.num_layers; ++l) layers.push_back(load_decoder_layer(dir, s, l));
+  const matrix<float> emb = load_embedding(dir, s);
+  // Two sequences of 40 slots: the first right-padded (6 slots), the second left-padded (9 slots).
+  hidden_batch h;
+  h.batch = 2;
+  h.seq = 40;
+  h.states = matrix<float>(80, s.hidden_size);
+  h.mask.assign(80, 1);
+  std::mt19937 gen(5);
+  for (std::size_t r = 0; r < 80; ++r) {
+    const std::size_t id = gen() % s.vocab_size;
+    std::copy_n(&emb(id, 0), s.hidden_size, &h.states(r, 0));
+  }
+  for (std::size_t t = 34; t < 40; ++t) h.mask[t] = 0;
+  for (std::size_t t = 0; t < 9; ++t) h.mask[40 + t] = 0;
+  const forward_parity p = compare_forward(s, layers, h);
+  std::printf("device forward (host policy) vs run_decoder_layer, stories260k 5 layers, 2 x 40 padded: "
+              "output %.2e, hook inputs %.2e of max |.|\n", p.out, p.hook);
+  CHECK(p.out <= 1e-5);
+  CHECK(p.hook <= 1e-5);
+  // Chunked attention (3 query rows per chunk) gives the same outputs.
+  const forward_parity c = compare_forward(s, layers, h, {.attention_score_floats = s.num_heads * 40 * 3});
+  CHECK(c.out <= 1e-5);
+  CHECK(c.hook <= 1e-5);
+}
+
+TEST_CASE("device decoder forward on the host policy equals run_decoder_layer: q/k norm, biases, windows, positions") {
+  struct variant {
+    const char* name;
+    test_support::random_spec_args args;
+    bool positions;
+    std::size_t chunk_rows;  // 0: the default score budget (one chunk)
+  };
+  const variant variants[] = {
+      {"group 3, qk_norm, biases, window 5 on layer 1, positions", {}, true, 0},
+      {"group 3, linear RoPE, chunks of 4 rows", {.rope_type = "linear"}, true, 4},
+      {"group 1, llama3 RoPE, window 3 on layer 0, chunks of 5 rows",
+       {.heads = 4, .kv_heads = 4, .qk_norm = false, .windows = {3, 0}, .rope_type = "llama3"}, false, 5},
+      {"group 2, head_dim 16, no biases, window 4 on both layers, chunks of 1 row",
+       {.hidden = 64, .heads = 4, .kv_heads = 2, .head_dim = 16, .biases = false, .windows = {4, 4}}, true, 1},
+  };
+  double worst = 0.0;
+  for (const variant& v : variants) {
+    const std::string name = v.name;
+    CAPTURE(name);
+    const decoder_spec s = test_support::random_spec(v.args);
+    std::vector<decoder_layer_weights> layers;
+    for (std::size_t l = 0; l < s.num_layers; ++l) layers.push_back(test_support::random_layer(s, l, 100 + static_cast<unsigned>(l)));
+    const std::size_t S = 13;
+    device_forward_options opt;
+    if (v.chunk_rows > 0) opt.attention_score_floats = s.num_heads * S * v.chunk_rows;
+    const host_dense_policy k;
+    device_decoder_forward<host_dense_policy> fwd(k, s, opt);
+    CHECK(fwd.attention_chunk(S) == (v.chunk_rows > 0 ? v.chunk_rows : S));
+    // Two batches of different shapes through one forward object (its scratch grows once).
+    const forward_parity a = compare_forward(s, layers, test_support::random_batch(s, 2, 7, 1, true, v.positions), opt, &fwd);
+    const forward_parity b = compare_forward(s, layers, test_support::random_batch(s, 3, S, 2, true, v.positions), opt, &fwd);
+    const forward_parity c = compare_forward(s, layers, test_support::random_batch(s, 2, 9, 3, false, false), opt, &fwd);
+    for (const forward_parity& p : {a, b, c}) {
+      CHECK(p.out <= 1e-5);
+      CHECK(p.hook <= 1e-5);
+      worst = std::max({worst, p.out, p.hook});
+    }
+  }
+  std::printf("device forward (host policy) vs run_decoder_layer, random specs: worst %.2e of max |.|\n", worst);
+}
+
+TEST_CASE("device decoder layer: weight and norm re-upload, bytes, shape errors") {
+  const decoder_spec s = test_support::random_spec({});
+  std::vector<decoder_layer_weights> layers{test_support::random_layer(s, 0, 7)};
+  decoder_layer_weights& w = layers[0];
+  const host_dense_policy k;
+  auto dw = device_decoder_layer<host_dense_policy>::upload(k, w);
+  std::uint64_t expect = 0;
+  for (const linear_weights* l : w.linears()) expect += l->weight.size() + l->bias.size();
+  expect += w.input_layernorm.size() + w.post_attention_layernorm.size() + w.q_norm.size() + w.k_norm.size();
+  CHECK(dw.bytes() == expect * sizeof(float));
+  CHECK(dw.linears[6].name == "model.layers.0.mlp.down_proj");
+  // Change the host weights (down_proj through a strided view), re-upload, and compare forwards.
+  for (float& x : w.down_proj.weight.storage()) x = std::round(x * 16.0f) / 16.0f;
+  for (float& x : w.post_attention_layernorm) x *= 1.5f;
+  const matrix<float> down_t = matrix<float>::from(cview(w.down_proj.weight).transposed());
+  dw.set_linear_weight(k, 6, cview(down_t).transposed());  // strided: copied
+  dw.set_linear_weight(k, 0, cview(w.q_proj.weight));      // contiguous
+  dw.set_norms(k, w.input_layernorm, w.post_attention_layernorm);
+  hidden_batch h = test_support::random_batch(s, 2, 6, 9, true, true);
+  auto d = device_hidden_batch<host_dense_policy>::upload(k, h);
+  device_decoder_forward<host_dense_policy> fwd(k, s);
+  fwd.run(dw, d);
+  run_decoder_layer(s, w, h);
+  hidden_batch got = h;
+  d.download_states(k, got);
+  CHECK(test_support::max_rel_error(got.states.data(), h.states.data(), h.states.size()) <= 1e-5);
+  CHECK(error_id([&] { dw.set_linear_weight(k, 6, cview(w.q_proj.weight)); }) == "llmc.model.125");
+  CHECK(error_id([&] { dw.set_linear_weight(k, 7, cview(w.q_proj.weight)); }) == "llmc.model.125");
+  CHECK(error_id([&] { dw.set_norms(k, w.q_norm, w.post_attention_layernorm); }) == "llmc.model.125");
+  auto bad = d;
+  bad.hidden = s.hidden_size + 1;
+  CHECK(error_id([&] { fwd.run(dw, bad); }) == "llmc.model.120");
+  bad = d;
+  bad.mask.resize(3);
+  CHECK(error_id([&] { fwd.run(dw, bad); }) == "llmc.model.121");
+  auto swapped = dw;
+  swapped.linears[1].bias.resize(5);
+  CHECK(error_id([&] { fwd.run(swapped, d); }) == "llmc.model.125");
 }

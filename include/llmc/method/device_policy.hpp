@@ -8,6 +8,9 @@
 //   k.exec()                         the Thrust execution policy that runs functors there
 //   k.gemm / k.syrk / k.cholesky / k.invert_lower   dense_kernels conventions (kernel_decl.hpp)
 //   k.gemm_bf16(alpha, A, B, beta, C) bf16 A, B; fp32 accumulation and C
+//   k.gemm_tf32(...)                 gemm with TF32 products where the backend has them (host: gemm)
+//   k.gemm_strided_batched(alpha, A, sa, B, sb, beta, C, sc, count) (and _tf32): C_i = alpha A_i B_i
+//                                    + beta C_i with X_i = X moved by i * sx elements
 //   k.download(src, n, dst) / k.upload(src, n, dst)  copies to / from host memory (synchronous)
 //   k.synchronize()
 //   K::pinned_vector<T>              host memory the policy copies from / to fastest (page-locked
@@ -80,6 +83,27 @@ struct host_dense_policy {
   }
   static void syrk(triangle t, float alpha, matrix_view<const float> a, float beta, matrix_view<float> c) {
     dense_kernels<host_backend>::syrk(t, alpha, a, beta, c);
+  }
+  /// TF32 fast math on a GPU; the host has none, so this is gemm.
+  static void gemm_tf32(float alpha, matrix_view<const float> a, matrix_view<const float> b, float beta, matrix_view<float> c) {
+    gemm(alpha, a, b, beta, c);
+  }
+  /// C_i = alpha A_i B_i + beta C_i, i < count, X_i = the view X moved by i * stride_x elements.
+  static void gemm_strided_batched(float alpha, matrix_view<const float> a, std::ptrdiff_t stride_a, matrix_view<const float> b,
+                                   std::ptrdiff_t stride_b, float beta, matrix_view<float> c, std::ptrdiff_t stride_c,
+                                   std::size_t count) {
+    auto at = [](auto v, std::ptrdiff_t off) {
+      return decltype(v)(v.data_handle() + off, v.rows(), v.cols(), v.stride(0), v.stride(1));
+    };
+    for (std::size_t i = 0; i < count; ++i) {
+      const auto o = static_cast<std::ptrdiff_t>(i);
+      dense_kernels<host_backend>::gemm(alpha, at(a, o * stride_a), at(b, o * stride_b), beta, at(c, o * stride_c));
+    }
+  }
+  static void gemm_strided_batched_tf32(float alpha, matrix_view<const float> a, std::ptrdiff_t stride_a,
+                                        matrix_view<const float> b, std::ptrdiff_t stride_b, float beta, matrix_view<float> c,
+                                        std::ptrdiff_t stride_c, std::size_t count) {
+    gemm_strided_batched(alpha, a, stride_a, b, stride_b, beta, c, stride_c, count);
   }
   static std::size_t cholesky(matrix_view<float> a) { return dense_kernels<host_backend>::cholesky(a); }
   static void invert_lower(matrix_view<float> l) { dense_kernels<host_backend>::invert_lower(l); }

@@ -8,6 +8,7 @@
 // conventions of backend/kernel_decl.hpp into the library's (op, m, n, k, ld, fill mode):
 //   gemm, C column-major: C = op(A) op(B) directly; C row-major: C^T = op(B)^T op(A)^T, i.e. the
 //     operands are swapped and each op flips.
+//   gemm strided-batched: the same plan for every matrix, the element strides swapped with the operands.
 //   syrk / potrf / trtri: a row-major triangle is the opposite triangle of the column-major buffer.
 // Pure host logic on sizes and strides (no CUDA header): tests/cuda executes these plans with a
 // reference column-major loop on the host and compares with the host kernels for every layout.
@@ -95,6 +96,46 @@ inline gemm_plan plan_gemm(const strided_dims& a, const strided_dims& b, const s
     p.ld_first = db.ld;
     p.ld_second = da.ld;
   }
+  return p;
+}
+
+/// One strided-batched GEMM (cublasSgemmStridedBatched): for i < count, C_i = A_i B_i with
+/// X_i = X_0 + i * stride_x elements, every X_i laid out as X_0. The per-matrix plan is plan_gemm's;
+/// the strides follow the operands (swapped with them when C is row-major).
+struct gemm_batched_plan {
+  gemm_plan gemm;
+  std::int64_t stride_first = 0, stride_second = 0, stride_c = 0;
+  std::int64_t count = 0;
+};
+
+/// Plan of C_i = A_i B_i, i < count. Throws as plan_gemm, plus shape_error llmc.cuda.110 when a
+/// stride is negative or two outputs C_i, C_j share an element (interleaved outputs are fine).
+inline gemm_batched_plan plan_gemm_strided_batched(const strided_dims& a, std::int64_t stride_a, const strided_dims& b,
+                                                   std::int64_t stride_b, const strided_dims& c, std::int64_t stride_c,
+                                                   std::size_t count) {
+  gemm_batched_plan p;
+  p.gemm = plan_gemm(a, b, c);
+  p.count = static_cast<std::int64_t>(count);
+  if (stride_a < 0 || stride_b < 0 || stride_c < 0)
+    LLMC_THROW(shape_error, "llmc.cuda.110",
+               "cuda batched gemm: strides " + std::to_string(stride_a) + ", " + std::to_string(stride_b) + ", " +
+                   std::to_string(stride_c) + " must be non-negative");
+  // Outputs may interleave (per-head column blocks of one row-major matrix) but not share an element:
+  // C_0 holds offsets r + c ld (r < m, c < n); C_d is C_0 moved by s = d stride_c = q ld + rem.
+  // It meets C_0 in column c + q at row rem (needs rem < m, q < n), or, wrapping into the next
+  // column, at row rem - ld + r for r >= ld - rem (needs ld - rem < m, q + 1 < n).
+  if (p.gemm.m > 0 && p.gemm.n > 0)
+    for (std::int64_t d = 1; d < p.count; ++d) {
+      const std::int64_t s = d * stride_c, q = s / p.gemm.ld_c, rem = s % p.gemm.ld_c;
+      if ((rem < p.gemm.m && q < p.gemm.n) || (rem > 0 && p.gemm.ld_c - rem < p.gemm.m && q + 1 < p.gemm.n))
+        LLMC_THROW(shape_error, "llmc.cuda.110",
+                   "cuda batched gemm: with output stride " + std::to_string(stride_c) + ", output " + std::to_string(d) +
+                       " shares elements with output 0 (" + std::to_string(c.rows) + " x " + std::to_string(c.cols) +
+                       ", leading dimension " + std::to_string(p.gemm.ld_c) + ")");
+    }
+  p.stride_first = p.gemm.swapped ? stride_b : stride_a;
+  p.stride_second = p.gemm.swapped ? stride_a : stride_b;
+  p.stride_c = stride_c;
   return p;
 }
 

@@ -9,6 +9,8 @@
 // row-major or column-major with any leading dimension (blas_layout.hpp maps them; other strides
 // throw llmc.cuda.110). Arithmetic is fp32 (CUBLAS_DEFAULT_MATH: no TF32 unless the caller sets
 // the handle's math mode), so results agree with the host kernels to fp32 rounding.
+// gemm_tf32: gemm with TF32 tensor-core products (opt-in fast math). gemm_strided_batched: count
+// GEMMs whose operands sit at fixed element strides (attention's per-head products), fp32 or TF32.
 // gemm_bf16: C = alpha A B + beta C with bfloat16 A and B and fp32 accumulation and output
 // (cublasGemmEx, CUBLAS_COMPUTE_32F): the Hessian of bf16 activations on tensor cores.
 // Every call is asynchronous on the context's stream except cholesky, which waits for its info.
@@ -51,6 +53,48 @@ struct dense_kernels<cuda_backend> {
                                 gpu::to_blas_int(p.m, "m"), gpu::to_blas_int(p.n, "n"), gpu::to_blas_int(p.k, "k"), &alpha,
                                 first, gpu::to_blas_int(p.ld_first, "lda"), second, gpu::to_blas_int(p.ld_second, "ldb"),
                                 &beta, c.data_handle(), gpu::to_blas_int(p.ld_c, "ldc")));
+  }
+
+  /// gemm with TF32 tensor-core products (cublasGemmEx, CUBLAS_COMPUTE_32F_FAST_TF32): fp32 operands
+  /// and output, each product taken on operands rounded to TF32 (10-bit mantissa), fp32 sums.
+  static void gemm_tf32(cuda_context& ctx, float alpha, device_view<const float> a, device_view<const float> b, float beta,
+                        device_view<float> c) {
+    const gpu::gemm_plan p = gpu::plan_gemm(gpu::dims_of(a), gpu::dims_of(b), gpu::dims_of(c));
+    if (p.m == 0 || p.n == 0) return;
+    const float* first = p.swapped ? b.data_handle() : a.data_handle();
+    const float* second = p.swapped ? a.data_handle() : b.data_handle();
+    LLMC_CUDA_CHECK(cublasGemmEx(ctx.cublas(), gpu::detail::op(p.trans_first), gpu::detail::op(p.trans_second),
+                                 gpu::to_blas_int(p.m, "m"), gpu::to_blas_int(p.n, "n"), gpu::to_blas_int(p.k, "k"), &alpha,
+                                 first, CUDA_R_32F, gpu::to_blas_int(p.ld_first, "lda"), second, CUDA_R_32F,
+                                 gpu::to_blas_int(p.ld_second, "ldb"), &beta, c.data_handle(), CUDA_R_32F,
+                                 gpu::to_blas_int(p.ld_c, "ldc"), CUBLAS_COMPUTE_32F_FAST_TF32, CUBLAS_GEMM_DEFAULT));
+  }
+
+  /// C_i = alpha A_i B_i + beta C_i for i < count, X_i = X + i * stride_x elements, each X_i laid
+  /// out as the view X (cublasSgemmStridedBatched; tf32: cublasGemmStridedBatchedEx with
+  /// CUBLAS_COMPUTE_32F_FAST_TF32). Throws as gpu::plan_gemm_strided_batched.
+  static void gemm_strided_batched(cuda_context& ctx, float alpha, device_view<const float> a, std::int64_t stride_a,
+                                   device_view<const float> b, std::int64_t stride_b, float beta, device_view<float> c,
+                                   std::int64_t stride_c, std::size_t count, bool tf32 = false) {
+    const gpu::gemm_batched_plan bp =
+        gpu::plan_gemm_strided_batched(gpu::dims_of(a), stride_a, gpu::dims_of(b), stride_b, gpu::dims_of(c), stride_c, count);
+    const gpu::gemm_plan& p = bp.gemm;
+    if (p.m == 0 || p.n == 0 || count == 0) return;
+    const float* first = p.swapped ? b.data_handle() : a.data_handle();
+    const float* second = p.swapped ? a.data_handle() : b.data_handle();
+    const int m = gpu::to_blas_int(p.m, "m"), n = gpu::to_blas_int(p.n, "n"), k = gpu::to_blas_int(p.k, "k");
+    const int lda = gpu::to_blas_int(p.ld_first, "lda"), ldb = gpu::to_blas_int(p.ld_second, "ldb"),
+              ldc = gpu::to_blas_int(p.ld_c, "ldc"), batches = gpu::to_blas_int(bp.count, "batch count");
+    if (tf32) {
+      LLMC_CUDA_CHECK(cublasGemmStridedBatchedEx(ctx.cublas(), gpu::detail::op(p.trans_first), gpu::detail::op(p.trans_second), m,
+                                                 n, k, &alpha, first, CUDA_R_32F, lda, bp.stride_first, second, CUDA_R_32F, ldb,
+                                                 bp.stride_second, &beta, c.data_handle(), CUDA_R_32F, ldc, bp.stride_c, batches,
+                                                 CUBLAS_COMPUTE_32F_FAST_TF32, CUBLAS_GEMM_DEFAULT));
+    } else {
+      LLMC_CUDA_CHECK(cublasSgemmStridedBatched(ctx.cublas(), gpu::detail::op(p.trans_first), gpu::detail::op(p.trans_second), m, n,
+                                                k, &alpha, first, lda, bp.stride_first, second, ldb, bp.stride_second, &beta,
+                                                c.data_handle(), ldc, bp.stride_c, batches));
+    }
   }
 
   static void gemm_bf16(cuda_context& ctx, float alpha, device_view<const bfloat16> a, device_view<const bfloat16> b,

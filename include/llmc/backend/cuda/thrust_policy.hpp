@@ -65,6 +65,19 @@ struct cuda_dense_policy {
   }
   [[nodiscard]] std::size_t cholesky(device_view<float> a) const { return dense_kernels<cuda_backend>::cholesky(*ctx, a); }
   void invert_lower(device_view<float> l) const { dense_kernels<cuda_backend>::invert_lower(*ctx, l); }
+  void gemm_tf32(float alpha, device_view<const float> a, device_view<const float> b, float beta, device_view<float> c) const {
+    dense_kernels<cuda_backend>::gemm_tf32(*ctx, alpha, a, b, beta, c);
+  }
+  void gemm_strided_batched(float alpha, device_view<const float> a, std::ptrdiff_t stride_a, device_view<const float> b,
+                            std::ptrdiff_t stride_b, float beta, device_view<float> c, std::ptrdiff_t stride_c,
+                            std::size_t count) const {
+    dense_kernels<cuda_backend>::gemm_strided_batched(*ctx, alpha, a, stride_a, b, stride_b, beta, c, stride_c, count);
+  }
+  void gemm_strided_batched_tf32(float alpha, device_view<const float> a, std::ptrdiff_t stride_a, device_view<const float> b,
+                                 std::ptrdiff_t stride_b, float beta, device_view<float> c, std::ptrdiff_t stride_c,
+                                 std::size_t count) const {
+    dense_kernels<cuda_backend>::gemm_strided_batched(*ctx, alpha, a, stride_a, b, stride_b, beta, c, stride_c, count, true);
+  }
   void gemm_bf16(float alpha, device_view<const bfloat16> a, device_view<const bfloat16> b, float beta,
                  device_view<float> c) const {
     dense_kernels<cuda_backend>::gemm_bf16(*ctx, alpha, a, b, beta, c);
