@@ -30,7 +30,7 @@ cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DLLMC_ENABLE_CUDA=ON >"
 # Only the targets this check needs, among those this configuration defines.
 available=$(cmake --build "$BUILD" --target help 2>/dev/null | sed -n 's/^\.\.\. \([A-Za-z0-9_]*\).*/\1/p')
 targets=()
-for t in llmc_cuda_smoke test_cuda test_cuda_host test_thrust_cuda test_thrust_cpp bench_gpu; do
+for t in llmc_cuda_smoke test_cuda test_cuda_host test_thrust_cuda test_thrust_cpp bench_gpu llmc_cli llmc_make_random_checkpoint; do
   if grep -qx "$t" <<<"$available"; then targets+=("$t"); else echo "   (target $t not defined here: skipped)"; fi
 done
 grep -qx test_cuda <<<"$available" || die "CUDA is not enabled in $BUILD (see $OUT/configure.log)"
@@ -73,8 +73,44 @@ if ! "$BUILD/benchmarks/gpu/bench_gpu" >"$OUT/bench.log" 2>&1; then
   echo "   bench_gpu FAILED (log: $OUT/bench.log)"
 fi
 
+# End to end (issue 7's target: under 60 s): W4A16 GPTQ of a TinyLlama-1.1B-shaped random bf16
+# checkpoint on 512 x 2048 calibration tokens with `llmc oneshot --device cuda`. The text is the
+# bundled calibration file repeated (1.1M tokens with the stories260k tokenizer, whose ids fit the
+# 32000-token vocabulary), cut into full 2048-token windows (--dataset-format document).
+e2e_rows="| end to end not run | llmc_cli or llmc_make_random_checkpoint did not build | |"
+cli="$BUILD/examples/llmc/llmc"
+mk="$BUILD/examples/make_random_checkpoint/llmc_make_random_checkpoint"
+if [ -x "$cli" ] && [ -x "$mk" ]; then
+  echo "== end to end: W4A16 GPTQ, TinyLlama-1.1B shape, 512 x 2048 tokens, --device cuda"
+  model="$BUILD/tinyllama-random"
+  "$mk" --replace "$model" >"$OUT/e2e.log" 2>&1 && cp "$ROOT/examples/models/stories260k/tokenizer.json" \
+    "$ROOT/examples/models/stories260k/tokenizer_config.json" "$model/"
+  for _ in $(seq 16); do cat "$ROOT/examples/data/calibration.txt"; done >"$BUILD/calibration-x16.txt"
+  e2e_rows=""
+  for variant in "--tf32 --bf16-hessian" ""; do
+    t_e2e=$(date +%s%N)
+    if timeout "${E2E_TIMEOUT:-200}" "$cli" oneshot --model "$model" --dataset "$BUILD/calibration-x16.txt" --dataset-format document \
+        --scheme W4A16 --method gptq --num-calibration-samples 512 --max-seq-length 2048 --batch-size 4 --no-eval --replace \
+        --device cuda $variant --output "$BUILD/tinyllama-w4a16" >>"$OUT/e2e.log" 2>&1; then
+      secs=$(awk -v a="$t_e2e" -v b="$(date +%s%N)" 'BEGIN { printf "%.1f", (b - a) / 1e9 }')
+      e2e_rows+="| W4A16 GPTQ 512x2048, --device cuda ${variant:-(fp32)} | ${secs} s | target < 60 s |"$'\n'
+    else
+      status=1
+      e2e_rows+="| W4A16 GPTQ 512x2048, --device cuda ${variant:-(fp32)} | FAILED or over ${E2E_TIMEOUT:-200} s (e2e.log) | |"$'\n'
+      break
+    fi
+  done
+  grep -E "calibration|device|total|layer 0 |layer 21 " "$OUT/e2e.log" | tail -12
+fi
+
 {
   cat "$OUT/bench.log"
+  echo
+  echo "## End to end"
+  echo
+  echo "| run | wall | |"
+  echo "|---|---:|---|"
+  printf '%s\n' "$e2e_rows"
   echo
   echo "## Tests"
   echo

@@ -2,7 +2,8 @@
 //
 //   llmc oneshot [--model DIR] [--dataset FILE] [--recipe FILE | --scheme NAME [--method gptq|rtn|awq]
 //                [--smoothquant S]] [--output DIR] [--max-seq-length N] [--num-calibration-samples N]
-//                [--seed N] [--replace] [--activation-cache-limit SIZE]
+//                [--seed N] [--replace] [--concatenate-data] [--activation-cache-limit SIZE]
+//                [--device cpu|cuda [--cuda-device N] [--device-cache-limit SIZE] [--bf16-hessian] [--tf32]]
 //   llmc eval --model DIR [--text FILE] [--reference DIR]
 //   llmc inspect DIR
 //
@@ -28,6 +29,9 @@
 #include "llmc/pipeline/registry.hpp"
 #include "llmc/text/dataset_windows.hpp"
 #include "llmc/text/tokenizer.hpp"
+#if LLMC_CLI_CUDA
+#include "oneshot_cuda.hpp"
+#endif
 
 namespace fs = std::filesystem;
 
@@ -45,18 +49,21 @@ struct oneshot_cli {
   std::int64_t max_seq_length = 512;
   std::size_t samples = 512, batch_size = 4;
   std::uint64_t seed = 42;
-  bool replace = false, no_eval = false, no_shuffle = false;
+  bool replace = false, no_eval = false, no_shuffle = false, concatenate = false;
   std::string cache_limit = "0";
+  std::string device = "cpu", device_cache_limit = "0";
+  int cuda_device = 0;
+  bool bf16_hessian = false, tf32 = false;
 };
 
 /// "512M", "2G", "1.5GiB", "1000000": bytes (K/M/G are powers of 1024).
-std::uint64_t parse_size(const std::string& s) {
+std::uint64_t parse_size(const std::string& s, const char* flag = "--activation-cache-limit") {
   std::size_t end = 0;
   double v = 0.0;
   try {
     v = std::stod(s, &end);
   } catch (const std::exception&) {
-    throw CLI::ValidationError("--activation-cache-limit", "expected a size like 512M or 2G, got '" + s + "'");
+    throw CLI::ValidationError(flag, "expected a size like 512M or 2G, got '" + s + "'");
   }
   std::string unit = s.substr(end);
   for (auto& c : unit) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
@@ -65,8 +72,8 @@ std::uint64_t parse_size(const std::string& s) {
   else if (unit == "K" || unit == "KB" || unit == "KIB") mul = 1024.0;
   else if (unit == "M" || unit == "MB" || unit == "MIB") mul = 1024.0 * 1024.0;
   else if (unit == "G" || unit == "GB" || unit == "GIB") mul = 1024.0 * 1024.0 * 1024.0;
-  else throw CLI::ValidationError("--activation-cache-limit", "unknown unit '" + unit + "' (use K, M or G)");
-  if (!(v >= 0.0)) throw CLI::ValidationError("--activation-cache-limit", "the limit must be >= 0");
+  else throw CLI::ValidationError(flag, "unknown unit '" + unit + "' (use K, M or G)");
+  if (!(v >= 0.0)) throw CLI::ValidationError(flag, "the limit must be >= 0");
   return static_cast<std::uint64_t>(v * mul);
 }
 
@@ -148,6 +155,7 @@ int run_oneshot(oneshot_cli o) {
   a.batch_size = o.batch_size;
   a.seed = o.seed;
   a.shuffle_calibration_samples = !o.no_shuffle;
+  a.concatenate_data = o.concatenate;
   a.replace = o.replace;
   a.activation_cache_limit = parse_size(o.cache_limit);
   a.progress = llmc::console_progress(stderr);
@@ -155,7 +163,23 @@ int run_oneshot(oneshot_cli o) {
   for (const auto& m : r.modifiers) std::printf(" %s", std::string(llmc::pipeline::to_string(m.kind)).c_str());
   std::printf("\n");
   std::fflush(stdout);
-  const llmc::oneshot_report rep = llmc::oneshot(a, r);
+  llmc::oneshot_report rep;
+  if (o.device == "cuda") {
+#if LLMC_CLI_CUDA
+    llmc::device_oneshot_options d;
+    d.bf16_hessian = o.bf16_hessian;
+    d.tf32_forward = o.tf32;
+    d.device_cache_limit = parse_size(o.device_cache_limit, "--device-cache-limit");
+    d.device = o.cuda_device;
+    rep = llmc::oneshot(a, r, [&](const llmc::decoder_spec& spec) { return llmc_cli::make_cuda_executor(spec, d); });
+#else
+    LLMC_THROW(llmc::config_error, "llmc.pipeline.151",
+               "--device cuda: this llmc was built without CUDA (CMake found no nvcc); install the CUDA toolkit and "
+               "reconfigure (cmake -S . -B build), or leave out --device cuda to run on the CPU");
+#endif
+  } else {
+    rep = llmc::oneshot(a, r);
+  }
   for (const auto& w : rep.warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
   std::printf("\nsummary\n  output            %s (%.2f MB of tensors)\n", rep.output.c_str(), static_cast<double>(rep.bytes_written) / 1e6);
   std::printf("  layers            %zu, Linears quantized %zu, dense %zu\n", rep.layers, rep.quantized_linears, rep.dense_linears);
@@ -164,6 +188,10 @@ int run_oneshot(oneshot_cli o) {
   if (rep.spilled_batches > 0)
     std::printf("  activation cache  %.1f MB, %.1f MB of it (%zu batches) spilled to a temporary file\n",
                 static_cast<double>(rep.activation_cache_bytes) / 1e6, static_cast<double>(rep.spilled_bytes) / 1e6, rep.spilled_batches);
+  if (rep.executor != "cpu")
+    std::printf("  device            %s; calibration batches: %.1f MB in device memory, %.1f MB in pinned host memory\n",
+                rep.executor.c_str(), static_cast<double>(rep.device_cache_bytes) / 1e6,
+                static_cast<double>(rep.pinned_cache_bytes) / 1e6);
   std::printf("  total             %.2fs\n", rep.total_seconds);
   if (!o.no_eval && !o.eval_text.empty()) {
     const double before = heldout_perplexity(o.model, o.eval_text, 512, 32);
@@ -259,10 +287,21 @@ int main(int argc, char** argv) {
   one->add_option("--batch-size", o.batch_size, "calibration samples per forward")->capture_default_str();
   one->add_option("--seed", o.seed, "shuffle seed")->capture_default_str();
   one->add_flag("--no-shuffle", o.no_shuffle, "calibrate on the first samples, in file order");
+  one->add_flag("--concatenate-data", o.concatenate,
+                "join the samples and cut them into max-seq-length windows (every sample full length, no padding)");
   one->add_flag("--replace", o.replace, "replace an existing output folder");
   one->add_option("--activation-cache-limit", o.cache_limit,
                   "memory for the cached calibration hidden states (e.g. 256M, 1G; 0 = no limit); the rest spills to a "
                   "temporary file beside the output folder, deleted at the end")->capture_default_str();
+  one->add_option("--device", o.device, "where the calibration forward, Hessians and GPTQ run: cpu, or cuda (an NVIDIA GPU)")
+      ->check(CLI::IsMember({"cpu", "cuda"}))
+      ->capture_default_str();
+  one->add_option("--cuda-device", o.cuda_device, "CUDA device ordinal (with --device cuda)")->capture_default_str();
+  one->add_option("--device-cache-limit", o.device_cache_limit,
+                  "device memory for the cached calibration batches (0 = free memory minus one layer's needs); the rest "
+                  "stays in pinned host memory (with --device cuda)")->capture_default_str();
+  one->add_flag("--bf16-hessian", o.bf16_hessian, "bf16 inputs to the Hessian GEMMs, fp32 accumulation (with --device cuda)");
+  one->add_flag("--tf32", o.tf32, "TF32 tensor cores for the calibration forward's GEMMs (with --device cuda)");
   one->add_option("--eval-text", o.eval_text, "held-out text for perplexity before/after")->capture_default_str();
   one->add_flag("--no-eval", o.no_eval, "skip the perplexity before/after");
 

@@ -1,0 +1,233 @@
+// llmc/pipeline/device_executor.hpp — the pipeline's executor (executor.hpp) on a dense policy:
+// the calibration work of `llmc oneshot --device cuda` (issue 7).
+//
+// The sequential pipeline of oneshot.hpp (same checks, plan, writer, recipe.yaml, progress and
+// errors) runs with this executor through oneshot_on (oneshot_device.hpp) or, type-erased, through
+// oneshot(args, recipe, executor_factory): the embedded calibration batches are uploaded once into a
+// device_activation_cache (device memory while they fit in the budget, pinned host memory past
+// it); per decoder layer the layer's weights are uploaded (fp32), the statistics pass runs the
+// device forward (model/decoder_layer_device.hpp) with hooks that feed device Hessians
+// (hessian_device.hpp, fp32 or bf16 inputs) and device per-channel statistics, GPTQ runs on the
+// device from those Hessians (gptq_device.hpp gptq_device_apply), and the propagation pass runs
+// the layer as written, in place on the cached batches. What stays on the host: the tokenizer and
+// embedding lookup, the layer's fp32 working copy the methods edit, the smoothing transforms
+// (SmoothQuant and AWQ's scale/clip search, on downloaded statistics and samples; their rescale of
+// a device Hessian follows through input_statistics::on_rescale), RTN (the fused host quantizer is
+// bound by memory bandwidth) and the writer.
+// K is a dense policy (method/device_policy.hpp): cuda_dense_policy on a GPU, host_dense_policy to
+// run this exact code on the host (tests/pipeline/test_oneshot_device.cpp compares it with the
+// host pipeline). This header does not include oneshot.hpp (no I/O, text or YAML), so an nvcc
+// unit can build the CUDA executor alone (examples/llmc/oneshot_cuda.cu). Invariant: the device holds at most one layer, its Hessians and the cached
+// batches within the budget; the results do not depend on where a batch is cached.
+// Precision: the forward is fp32 (tf32_forward trades ~1e-3 relative error for tensor-core
+// speed on a GPU); Hessians accumulate in fp32 from fp32 or bf16 inputs (bf16 moved the fixture's
+// GPTQ output error by +0.09 %, README).
+#pragma once
+
+#include <algorithm>
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "llmc/backend/thrust/channel_stats.hpp"
+#include "llmc/method/gptq_device.hpp"
+#include "llmc/method/hessian_device.hpp"
+#include "llmc/model/decoder_layer_device.hpp"
+#include "llmc/model/device_batch.hpp"
+#include "llmc/pipeline/device_activation_cache.hpp"
+#include "llmc/pipeline/executor.hpp"
+
+namespace llmc {
+
+namespace detail {
+
+/// Device memory one layer's work needs besides the cached batches: fp32 weights twice (the
+/// layer and an upload in flight), the Hessians, the GPTQ factor and sweep buffers of the widest
+/// input, the forward's activations of the largest batch (x, q/k/v, attention, gate/up), with
+/// 25 % slack for the allocator.
+inline std::uint64_t device_layer_reserve(const decoder_spec& s, std::size_t max_tokens) {
+  const std::uint64_t h = s.hidden_size, in = s.intermediate_size, q = s.q_dim(), kv = s.kv_dim();
+  const std::uint64_t params = h * (q + 2 * kv) + q * h + 3 * h * in;
+  const std::uint64_t widest = std::max<std::uint64_t>(h, in);
+  const std::uint64_t hessians = 3 * h * h + in * in;
+  const std::uint64_t gptq = 3 * widest * widest + 4 * widest * std::max<std::uint64_t>(h, in);
+  const std::uint64_t acts = static_cast<std::uint64_t>(max_tokens) * (4 * h + q + 2 * kv + q + 2 * in);
+  return (2 * params + hessians + gptq + acts) * sizeof(float) * 5 / 4 + (std::uint64_t{256} << 20);
+}
+
+template <class K>
+class device_layer_executor {
+  static constexpr bool on_host = std::is_same_v<typename K::backend, host_backend>;
+  using backend = typename K::backend;
+
+ public:
+  device_layer_executor(const K& k, const decoder_spec& spec, const device_oneshot_options& o, std::string name)
+      : k_(k), spec_(spec), opt_(o), name_(std::move(name)), forward_(k, spec, device_forward_options{o.tf32_forward}) {}
+
+  void push(hidden_batch hb) {
+    if (!cache_) {
+      // The budget is fixed at the first batch (the calibration set's batches share their width;
+      // the largest may come later, so size the reserve for a whole max-length batch).
+      const std::uint64_t reserve = device_layer_reserve(spec_, hb.tokens());
+      std::uint64_t budget = opt_.device_cache_limit;
+      if (budget == 0) {
+        const std::uint64_t free = k_.free_device_bytes();
+        budget = free > reserve ? free - reserve : 0;
+      }
+      cache_.emplace(k_, budget);
+    }
+    host_masks_.push_back(hb.mask);
+    cache_->push(hb);
+  }
+
+  void collect(const decoder_spec& spec, const decoder_layer_weights& w, statistic_set need, layer_context& ctx) {
+    layer_.emplace(device_decoder_layer<K>::upload(k_, w));
+    const std::array<const linear_weights*, 7> ls{&w.q_proj, &w.k_proj, &w.v_proj, &w.o_proj, &w.gate_proj, &w.up_proj, &w.down_proj};
+    for (std::size_t li = 0; li < 7; ++li) {
+      if (!owns_input_statistics(li)) continue;
+      const std::string in = oneshot_inputs[li];
+      input_statistics& st = ctx.inputs[in];
+      if (need.contains(statistic::hessian)) {
+        auto h = std::make_unique<device_hessian_accumulator<K>>(
+            k_, ls[li]->in_features, opt_.bf16_hessian ? hessian_precision::bf16 : hessian_precision::fp32);
+        device_hessian_accumulator<K>* raw = h.get();
+        st.on_rescale = [raw](std::span<const float> s) { raw->rescale(s); };
+        hessians_[in] = std::move(h);
+      }
+    }
+    if (!cache_) return;
+    const statistic_set host_side = host_statistics(need);
+    std::size_t b = 0;
+    cache_->for_each(
+        [&](device_hidden_batch<K>& hb) {
+          copy_batch(hb, scratch_);
+          const std::span<const std::uint8_t> host_mask(host_masks_[b]);
+          forward_.run(*layer_, scratch_, [&](const device_linear_input<backend>& x) {
+            if (!owns_input_statistics(x.linear)) return;
+            const std::string in = oneshot_inputs[x.linear];
+            if (auto it = hessians_.find(in); it != hessians_.end()) it->second->add(x.x, x.mask, x.batch);
+            feed_host_side(in, ctx.inputs[in], need, host_side, x, host_mask);
+          });
+          ++b;
+        },
+        false);
+    // Device statistics come back to the host collectors the methods read.
+    if constexpr (!on_host) {
+      for (auto& [in, mm] : minmax_) ctx.inputs[in].minmax = channel_minmax::from_values(mm.min(), mm.max(), mm.tokens());
+      for (auto& [in, am] : absmean_) ctx.inputs[in].absmean = channel_absmean::from_values(am.sum(), am.tokens());
+      minmax_.clear();
+      absmean_.clear();
+    }
+  }
+
+  [[nodiscard]] runtime_gptq_fn gptq_runner() {
+    return [this](const gptq<runtime_scheme>& g, layer_context& ctx) {
+      gptq_device_apply(k_, g, ctx, [this](std::string_view in) -> const device_hessian_accumulator<K>* {
+        auto it = hessians_.find(std::string(in));
+        return it == hessians_.end() ? nullptr : it->second.get();
+      });
+    };
+  }
+
+  void propagate(const decoder_spec&, const decoder_layer_weights& w) {
+    hessians_.clear();  // every GPTQ has run: free their memory before the upload
+    layer_.reset();
+    layer_.emplace(device_decoder_layer<K>::upload(k_, w));
+    if (cache_) cache_->for_each([&](device_hidden_batch<K>& hb) { forward_.run(*layer_, hb); }, true);
+  }
+
+  void end_layer() {
+    hessians_.clear();
+    layer_.reset();
+  }
+  void clear() {
+    if (cache_) {
+      device_cache_bytes_ = cache_->device_bytes();
+      pinned_cache_bytes_ = cache_->host_bytes();
+      cache_->clear();
+    }
+    scratch_ = device_hidden_batch<K>{};
+  }
+  [[nodiscard]] executor_summary summary() const {
+    executor_summary s;
+    s.name = name_;
+    s.device_cache_bytes = std::max(device_cache_bytes_, cache_ ? cache_->device_bytes() : 0);
+    s.pinned_cache_bytes = std::max(pinned_cache_bytes_, cache_ ? cache_->host_bytes() : 0);
+    return s;
+  }
+
+ private:
+  /// The statistics fed on the host side: on a host policy everything but the Hessian; on a
+  /// device only the samples (min/max and mean |x| have device collectors).
+  static statistic_set host_statistics(statistic_set need) {
+    statistic_set s;
+    if constexpr (on_host) {
+      if (need.contains(statistic::channel_minmax)) s = s | statistic::channel_minmax;
+      if (need.contains(statistic::channel_absmean)) s = s | statistic::channel_absmean;
+    }
+    if (need.contains(statistic::samples)) s = s | statistic::samples;
+    return s;
+  }
+
+  void feed_host_side(const std::string& in, input_statistics& st, statistic_set need, statistic_set host_side,
+                      const device_linear_input<backend>& x, std::span<const std::uint8_t> host_mask) {
+    if constexpr (!on_host) {
+      if (need.contains(statistic::channel_minmax)) minmax_[in].add(x.x, host_mask);
+      if (need.contains(statistic::channel_absmean)) absmean_[in].add(x.x, host_mask);
+    }
+    if (host_side.empty()) return;
+    if constexpr (on_host) {
+      feed_statistics(st, host_side, x.x, host_mask, x.batch);
+    } else {
+      matrix<float> rows(x.x.rows(), x.x.cols());
+      download_view(x.x, rows);
+      feed_statistics(st, host_side, cview(rows), host_mask, x.batch);
+    }
+  }
+
+  /// A strided policy view copied into a host matrix (row by row: the forward's views are row-major).
+  void download_view(matrix_view<const float, backend> v, matrix<float>& out) const {
+    if (v.stride(1) == 1 && v.stride(0) == static_cast<std::ptrdiff_t>(v.cols())) {
+      k_.download(v.data_handle(), v.rows() * v.cols(), out.data());
+      return;
+    }
+    for (std::size_t r = 0; r < v.rows(); ++r) k_.download(v.data_handle() + r * v.stride(0), v.cols(), &out(r, 0));
+  }
+
+  /// dst = src (shape, states, mask, positions) without reallocating dst when it is large enough.
+  void copy_batch(const device_hidden_batch<K>& src, device_hidden_batch<K>& dst) const {
+    dst.batch = src.batch;
+    dst.seq = src.seq;
+    dst.hidden = src.hidden;
+    if (dst.states.size() < src.states.size()) dst.states.resize(src.states.size());
+    dst.states.resize(src.states.size());
+    thrust::copy(k_.exec(), src.states.begin(), src.states.end(), dst.states.begin());
+    dst.mask = src.mask;
+    dst.positions = src.positions;
+  }
+
+  K k_;
+  decoder_spec spec_;
+  device_oneshot_options opt_;
+  std::string name_;
+  device_decoder_forward<K> forward_;
+  std::optional<device_activation_cache<K>> cache_;
+  std::vector<std::vector<std::uint8_t>> host_masks_;
+  std::optional<device_decoder_layer<K>> layer_;
+  std::map<std::string, std::unique_ptr<device_hessian_accumulator<K>>> hessians_;
+  std::map<std::string, device_channel_minmax> minmax_;
+  std::map<std::string, device_channel_absmean> absmean_;
+  device_hidden_batch<K> scratch_;
+  std::uint64_t device_cache_bytes_ = 0, pinned_cache_bytes_ = 0;  ///< as they were before clear()
+};
+
+}  // namespace detail
+
+}  // namespace llmc
