@@ -150,6 +150,13 @@ TEST_CASE("runtime validation mirrors the compile-time rules") {
   } catch (const config_error& e) {
     CHECK(e.id() == "llmc.scheme.001");
   }
+  // Runtime args with a group (or block) size of 0: a clear error, not a division by zero.
+  for (quant_args bad : {quant_args{.num_bits = 4, .strategy = quant_strategy::group, .group_size = 0},
+                         quant_args{.num_bits = 8, .type = quant_type::float_, .strategy = quant_strategy::block, .block_rows = 0, .block_cols = 128}}) {
+    matrix<float> w(4, 256, 0.5f), mn, mx;
+    CHECK_THROWS_WITH_AS(slot_minmax(bad, w, mn, mx), doctest::Contains("llmc.scheme.001"), config_error);
+    CHECK_THROWS_AS(quantize_weight(runtime_scheme{.weights = bad}, w), config_error);
+  }
 }
 
 TEST_CASE_TEMPLATE("the fused single-pass path equals observer + quantize, bit for bit", T, float, bfloat16) {

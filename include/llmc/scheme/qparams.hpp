@@ -40,10 +40,12 @@ struct qparam_layout {
       case quant_strategy::token: slot_rows = r; slot_cols = 1; group = c; break;
       case quant_strategy::group:
       case quant_strategy::tensor_group:
-        group = static_cast<std::size_t>(a.group_size);
+        // Sizes <= 0 are invalid args (validate_quant_args); kept at 1 so the layout never divides by 0.
+        group = a.group_size > 0 ? static_cast<std::size_t>(a.group_size) : 1;
         slot_rows = r; slot_cols = (c + group - 1) / group; break;
       case quant_strategy::block:
-        block_height = static_cast<std::size_t>(a.block_rows); group = static_cast<std::size_t>(a.block_cols);
+        block_height = a.block_rows > 0 ? static_cast<std::size_t>(a.block_rows) : 1;
+        group = a.block_cols > 0 ? static_cast<std::size_t>(a.block_cols) : 1;
         slot_rows = (r + block_height - 1) / block_height; slot_cols = (c + group - 1) / group; break;
       case quant_strategy::attn_head: slot_rows = r; slot_cols = 1; group = c; break;
     }

@@ -305,6 +305,12 @@ void slot_minmax(const quant_args& a, const M& x_in, matrix<float>& mins, matrix
   using T = std::remove_cv_t<typename decltype(x)::value_type>;
   using D = compute_dtype<T>;
   static_assert(require_model_dtype<T>());
+  // Before the layout (internal callers pass partial args, so only the sizes the layout divides by).
+  if (((a.strategy == quant_strategy::group || a.strategy == quant_strategy::tensor_group) && a.group_size <= 0) ||
+      (a.strategy == quant_strategy::block && (a.block_rows <= 0 || a.block_cols <= 0)))
+    LLMC_THROW(config_error, "llmc.scheme.001",
+               "invalid quantization args: the " + std::string(to_string(a.strategy)) +
+                   " strategy needs a positive group_size (group) or block_structure (block)");
   const qparam_layout l(a, x.rows(), x.cols());
   mins = matrix<float>(l.slot_rows, l.slot_cols, std::numeric_limits<float>::infinity());
   maxs = matrix<float>(l.slot_rows, l.slot_cols, -std::numeric_limits<float>::infinity());
