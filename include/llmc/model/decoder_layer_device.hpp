@@ -14,10 +14,11 @@
 // Attention, per sequence and per chunk of query rows [t0, t1) (keys [kbeg, t1): causal, and the
 // window's first key of row t0), with no gather: for each of the `group` query heads sharing a KV
 // head, one strided-batched GEMM over the KV heads (count num_kv_heads, head stride group * hd in
-// q, hd in k) writes scores scale * Q K^T, column-major per head so the threads of the per-row
-// softmax functor (max-subtracted, float exp, double sum, fully masked row -> 0) touch adjacent
-// addresses; then P V the same way straight into the heads' columns of the attention output. The
-// score buffer is bounded by device_forward_options::attention_score_floats.
+// q, hd in k) writes scores scale * Q K^T, column-major per head so that adjacent threads of the
+// softmax functors (max-subtracted, float exp, double sums, fully masked row -> 0; parallel over
+// 32-key segments of every row, then per row) touch adjacent addresses; then P V the same way
+// straight into the heads' columns of the attention output. The score buffer is bounded by
+// device_forward_options::attention_score_floats.
 // Invariants: device_decoder_forward owns its scratch buffers (grown, never shrunk, between
 // calls; not thread-safe: one forward per stream); run() leaves io.states = the layer's output.
 // Agreement with run_decoder_layer: host_dense_policy runs the same host GEMM kernels for the
@@ -26,8 +27,8 @@
 // hook inputs by 1e-5 of max |.| (measured on stories260k: outputs 4e-7, the attention output
 // o_proj sees 2.5e-6). On a GPU, cuBLAS sums in other orders (1e-4, tests/cuda/test_cuda.cu);
 // tf32_linears trades that for TF32 tensor cores (2e-2 bound there).
-// Performance notes: the softmax is one thread per score row (a fused attention kernel would
-// avoid writing the scores); the Linears dominate a calibration layer (benchmarks/gpu).
+// Performance note: the scores make a round trip through memory (a fused attention kernel would
+// avoid it); the Linears dominate a calibration layer (benchmarks/gpu).
 // Errors: shape_error llmc.model.120 / 121 (batch), 125 (a weight's shape).
 #pragma once
 
@@ -256,41 +257,93 @@ struct fwd_silu_mul {
     g[i] = v / (1.0f + std::exp(-v)) * u[i];
   }
 };
-/// Masked softmax of one score row, in place. Scores: blocks of `rows` query rows x `cols` keys,
-/// column-major (element (r, c) of block b at b * rows * cols + r + c * rows); row r is the query
-/// at slot t0 + r, column c the key at slot kbeg + c. Visible: causal, inside the window, and a
-/// token per key_ok (null: all). No visible key: the row becomes 0.
-struct fwd_softmax_rows {
+/// Masked softmax of the score rows of one attention chunk, in place, in four element-parallel
+/// passes (a thread per row would leave a GPU mostly idle: a chunk has heads x rows rows of up to
+/// S keys). Scores: blocks of `rows` query rows x `cols` keys, column-major (element (r, c) of
+/// block b at b * rows * cols + r + c * rows); global row g = b * rows + r is the query at slot
+/// t0 + r, column c the key at slot kbeg + c. Visible: causal, inside the window, and a token per
+/// key_ok (null: all). Columns go in segments of softmax_seg_cols; the per-(segment, row) partial
+/// max / sum live at part[seg * R + g] (R = all rows), so adjacent threads touch adjacent rows.
+/// A row with no visible key becomes 0 (as run_decoder_layer's padding queries).
+inline constexpr std::size_t softmax_seg_cols = 32;
+struct fwd_softmax_geom {
   float* sc;
   const std::uint8_t* key_ok;  // per key slot of the sequence, or null
-  std::size_t rows, cols, t0, kbeg, window;
-  LLMC_HOST_DEVICE void operator()(std::size_t idx) const {
-    const std::size_t blk = idx / rows, r = idx % rows;
-    float* row = sc + blk * rows * cols + r;
-    const std::size_t t = t0 + r;
+  std::size_t rows, cols, t0, kbeg, window, total_rows, segs;
+
+  LLMC_HOST_DEVICE float* row(std::size_t g) const { return sc + (g / rows) * rows * cols + g % rows; }
+  LLMC_HOST_DEVICE bool visible(std::size_t g, std::size_t c) const {
+    const std::size_t t = t0 + g % rows, slot = kbeg + c;
     const std::size_t lo = window > 0 && t + 1 > window ? t + 1 - window : 0;
-    auto visible = [&](std::size_t c) {
-      const std::size_t slot = kbeg + c;
-      return slot >= lo && slot <= t && (key_ok == nullptr || key_ok[slot] != 0);
-    };
+    return slot >= lo && slot <= t && (key_ok == nullptr || key_ok[slot] != 0);
+  }
+  LLMC_HOST_DEVICE std::size_t seg_end(std::size_t seg) const {
+    return (seg + 1) * softmax_seg_cols < cols ? (seg + 1) * softmax_seg_cols : cols;
+  }
+};
+/// Pass 1: max over the visible scores of (segment, row) -> pmax.
+struct fwd_softmax_part_max {
+  fwd_softmax_geom m;
+  float* pmax;
+  LLMC_HOST_DEVICE void operator()(std::size_t idx) const {
+    const std::size_t seg = idx / m.total_rows, g = idx % m.total_rows;
+    const float* row = m.row(g);
     float mx = -std::numeric_limits<float>::infinity();
-    for (std::size_t c = 0; c < cols; ++c)
-      if (visible(c)) mx = row[c * rows] > mx ? row[c * rows] : mx;
-    if (mx == -std::numeric_limits<float>::infinity()) {
-      for (std::size_t c = 0; c < cols; ++c) row[c * rows] = 0.0f;
-      return;
-    }
+    for (std::size_t c = seg * softmax_seg_cols; c < m.seg_end(seg); ++c)
+      if (m.visible(g, c)) mx = row[c * m.rows] > mx ? row[c * m.rows] : mx;
+    pmax[idx] = mx;
+  }
+};
+/// Pass 2: row max from the segments' (in place into pmax[g], segment 0).
+struct fwd_softmax_row_max {
+  fwd_softmax_geom m;
+  float* pmax;
+  LLMC_HOST_DEVICE void operator()(std::size_t g) const {
+    float mx = pmax[g];
+    for (std::size_t seg = 1; seg < m.segs; ++seg) mx = pmax[seg * m.total_rows + g] > mx ? pmax[seg * m.total_rows + g] : mx;
+    pmax[g] = mx;
+  }
+};
+/// Pass 3: e = exp(s - max) on visible scores, 0 elsewhere; partial sums in double -> psum.
+struct fwd_softmax_part_exp {
+  fwd_softmax_geom m;
+  const float* rmax;
+  double* psum;
+  LLMC_HOST_DEVICE void operator()(std::size_t idx) const {
+    const std::size_t seg = idx / m.total_rows, g = idx % m.total_rows;
+    float* row = m.row(g);
+    const float mx = rmax[g];
+    const bool none = mx == -std::numeric_limits<float>::infinity();
     double sum = 0.0;
-    for (std::size_t c = 0; c < cols; ++c) {
+    for (std::size_t c = seg * softmax_seg_cols; c < m.seg_end(seg); ++c) {
       float e = 0.0f;
-      if (visible(c)) {
-        e = std::exp(row[c * rows] - mx);
+      if (!none && m.visible(g, c)) {
+        e = std::exp(row[c * m.rows] - mx);
         sum += static_cast<double>(e);
       }
-      row[c * rows] = e;
+      row[c * m.rows] = e;
     }
-    const float inv = static_cast<float>(1.0 / sum);
-    for (std::size_t c = 0; c < cols; ++c) row[c * rows] *= inv;
+    psum[idx] = sum;
+  }
+};
+/// Pass 4a: inv[g] = 1 / (sum of the row's partial sums), 0 for a row with no visible key.
+struct fwd_softmax_row_inv {
+  fwd_softmax_geom m;
+  const double* psum;
+  float* inv;
+  LLMC_HOST_DEVICE void operator()(std::size_t g) const {
+    double sum = 0.0;
+    for (std::size_t seg = 0; seg < m.segs; ++seg) sum += psum[seg * m.total_rows + g];
+    inv[g] = sum > 0.0 ? static_cast<float>(1.0 / sum) : 0.0f;
+  }
+};
+/// Pass 4b: every score element times its row's inv (flat over the chunk's blocks).
+struct fwd_softmax_scale {
+  fwd_softmax_geom m;
+  const float* inv;
+  LLMC_HOST_DEVICE void operator()(std::size_t idx) const {
+    const std::size_t block = m.rows * m.cols;
+    m.sc[idx] *= inv[(idx / block) * m.rows + idx % m.rows];
   }
 };
 
@@ -327,8 +380,9 @@ class device_decoder_forward {
   /// Bytes of the scratch buffers held now.
   [[nodiscard]] std::uint64_t scratch_bytes() const noexcept {
     std::uint64_t f = x_.size() + q_.size() + k_buf_.size() + v_.size() + attn_.size() + proj_.size() + gate_.size() +
-                      up_.size() + scores_.size() + cos_.size() + sin_.size() + inv_.size();
-    return f * sizeof(float) + ss_.size() * sizeof(double);
+                      up_.size() + scores_.size() + cos_.size() + sin_.size() + inv_.size() + row_max_.size() +
+                      row_inv_.size();
+    return f * sizeof(float) + (ss_.size() + row_sum_.size()) * sizeof(double);
   }
 
   /// Runs layer `w` on `io` in place; `hook` sees each Linear's input before it runs (q/k/v and
@@ -436,7 +490,14 @@ class device_decoder_forward {
     const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(hd)));
     const std::size_t chunk = attention_chunk(S);
     detail::ensure_size(scores_, nh * chunk * S);
+    const std::size_t max_segs = (S + detail::softmax_seg_cols - 1) / detail::softmax_seg_cols;
+    detail::ensure_size(row_max_, nh * chunk * max_segs);
+    detail::ensure_size(row_sum_, nh * chunk * max_segs);
+    detail::ensure_size(row_inv_, nh * chunk);
     float* sc = raw_data(scores_);
+    float* pmax = raw_data(row_max_);
+    double* psum = raw_data(row_sum_);
+    float* rinv = raw_data(row_inv_);
     for (std::size_t b = 0; b < B; ++b) {
       const std::uint8_t* key_ok = mask == nullptr ? nullptr : mask + b * S;
       for (std::size_t t0 = 0; t0 < S; t0 += chunk) {
@@ -452,7 +513,13 @@ class device_decoder_forward {
           const view<float> sj(sc + j * nkv * rows * keys, rows, keys, 1, static_cast<std::ptrdiff_t>(rows));
           batched(scale, qj, static_cast<std::ptrdiff_t>(group) * shd, kt, shd, sj, blk, nkv);
         }
-        for_n(nh * rows, detail::fwd_softmax_rows{sc, key_ok, rows, keys, t0, kbeg, window});
+        const std::size_t R = nh * rows, segs = (keys + detail::softmax_seg_cols - 1) / detail::softmax_seg_cols;
+        const detail::fwd_softmax_geom geom{sc, key_ok, rows, keys, t0, kbeg, window, R, segs};
+        for_n(segs * R, detail::fwd_softmax_part_max{geom, pmax});
+        for_n(R, detail::fwd_softmax_row_max{geom, pmax});
+        for_n(segs * R, detail::fwd_softmax_part_exp{geom, pmax, psum});
+        for_n(R, detail::fwd_softmax_row_inv{geom, psum, rinv});
+        for_n(R * keys, detail::fwd_softmax_scale{geom, rinv});
         for (std::size_t j = 0; j < group; ++j) {
           const view<const float> pj(sc + j * nkv * rows * keys, rows, keys, 1, static_cast<std::ptrdiff_t>(rows));
           const view<float> oj(out + (b * S + t0) * s_.q_dim() + j * hd, rows, hd, qd, 1);
@@ -501,8 +568,8 @@ class device_decoder_forward {
   decoder_spec s_;
   device_forward_options opt_;
   vec<double> inv_freq_;
-  vec<float> x_, q_, k_buf_, v_, attn_, proj_, gate_, up_, scores_, cos_, sin_, inv_;
-  vec<double> ss_;
+  vec<float> x_, q_, k_buf_, v_, attn_, proj_, gate_, up_, scores_, cos_, sin_, inv_, row_max_, row_inv_;
+  vec<double> ss_, row_sum_;
 };
 
 }  // namespace llmc
