@@ -118,7 +118,7 @@ int main() {
   for (const std::size_t cols : {std::size_t{4096}}) {
     const std::vector<float> x = activations(cols);
     thrust::device_vector<float> dx(x.begin(), x.end());
-    const device_view<const float> xv(thrust::raw_pointer_cast(dx.data()), kTokens, cols);
+    const cuda_view<const float> xv(thrust::raw_pointer_cast(dx.data()), kTokens, cols);
     // Hessians: fp32 SYRK and bf16 GEMM, GPU vs the host SYRK.
     const double useful = static_cast<double>(cols) * (cols + 1) * kTokens;
     const double cpu_h = bench_gpu::cpu_hessian(kTokens, cols, x.data());
@@ -135,12 +135,12 @@ int main() {
     acc.add(xv);
     const matrix<float> h = acc.hessian_host();
     thrust::device_vector<float> dh(h.storage().begin(), h.storage().end());
-    const device_view<const float> hv(thrust::raw_pointer_cast(dh.data()), cols, cols);
+    const cuda_view<const float> hv(thrust::raw_pointer_cast(dh.data()), cols, cols);
 
     for (const std::size_t rows : {std::size_t{4096}, std::size_t{14336}}) {
       const std::vector<float> w = weight(rows, cols);
       thrust::device_vector<float> dw(w.begin(), w.end());
-      const device_view<const float> wv(thrust::raw_pointer_cast(dw.data()), rows, cols);
+      const cuda_view<const float> wv(thrust::raw_pointer_cast(dw.data()), rows, cols);
       gptq<presets::W4A16> m;
       const double flops = factor_flops(cols) + sweep_flops(rows, cols, m.block_size);
       const device_gptq_options lean{.host_codes = false, .host_weight = false};

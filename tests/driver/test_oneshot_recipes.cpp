@@ -332,3 +332,24 @@ TEST_CASE("oneshot: a compile-time recipe gives the bytes of its YAML equivalent
   CHECK(rr.calibration_tokens == 0);
   CHECK(rr.quantized_linears == 35);
 }
+
+TEST_CASE("oneshot: a kv_cache_scheme is refused before any work, not dropped") {
+  const char* kv = R"(
+quant_stage:
+  quant_modifiers:
+    QuantizationModifier:
+      ignore: [lm_head]
+      scheme: FP8_DYNAMIC
+      targets: [Linear]
+      kv_cache_scheme: {num_bits: 8, type: float, strategy: tensor, dynamic: false, symmetric: true}
+)";
+  const fs::path out = out_dir("kv");
+  try {
+    (void)oneshot(small_args(out), pipeline::parse_recipe(kv, "kv.yaml"));
+    FAIL("a kv_cache_scheme must be refused");
+  } catch (const config_error& e) {
+    CHECK(e.id() == "llmc.pipeline.108");
+    CHECK(std::string(e.what()).find("kv_cache_scheme") != std::string::npos);
+  }
+  CHECK_FALSE(fs::exists(out));
+}

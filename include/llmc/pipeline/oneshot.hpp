@@ -369,13 +369,20 @@ inline std::vector<llmc::awq_mapping> resolve_awq_mappings(const std::vector<pip
 
 /// Builds the plan of recipe r for a model of spec's shape and runs every check that needs no
 /// weights. @throws config_error llmc.pipeline.101 (a Linear claimed by two quantizing
-/// modifiers), 102, 104, 105, 106, 110 (see oneshot()).
+/// modifiers), 102, 104, 105, 106, 108 (kv_cache_scheme), 110 (see oneshot()).
 inline oneshot_plan make_plan(const pipeline::recipe& r, const decoder_spec& spec, bool has_dataset, std::vector<std::string>& warnings,
                               bool has_lm_head) {
   pipeline::validate_recipe(r);
   oneshot_plan p;
   for (std::size_t mi = 0; mi < r.modifiers.size(); ++mi) {
     const pipeline::modifier& m = r.modifiers[mi];
+    // Refused rather than dropped: a checkpoint without k_scale / v_scale would silently run vLLM's
+    // KV cache unquantized (or with scale 1.0 under kv_cache_dtype="fp8").
+    if (m.kv_cache_scheme)
+      LLMC_THROW(config_error, "llmc.pipeline.108",
+                 r.origin + ": " + std::string(pipeline::to_string(m.kind)) +
+                     " has a kv_cache_scheme; llmc does not calibrate KV-cache scales (k_scale / v_scale) yet: remove "
+                     "kv_cache_scheme from the recipe (and run vLLM without kv_cache_dtype=\"fp8\")");
     if (!m.quantizes()) continue;
     for (pipeline::config_group cg : m.config_groups) {
       if (m.kind == pipeline::modifier_kind::gptq && cg.scheme.weights.enabled()) {
@@ -934,7 +941,8 @@ inline statistic_set recipe_statistics(const pipeline::recipe& r) { return detai
 /// @throws config_error llmc.pipeline.101 (a Linear selected by two quantizing modifiers), 102
 ///         (nothing quantized), 103 (no output_dir), 104 (calibration data needed but no dataset),
 ///         105 (AWQ mappings that do not fit the model: the mapping is named), 106 (SmoothQuant
-///         mappings), 110 (a scheme that does not fit some Linears: they are listed), 130 (static
+///         mappings), 108 (a kv_cache_scheme: not calibrated yet), 110 (a scheme that does not fit
+///         some Linears: they are listed), 130 (static
 ///         activations not calibrated); numeric_error llmc.pipeline.120 (NaN/Inf weight); io_error
 ///         llmc.pipeline.140 (spill file); the errors of model_directory::open,
 ///         decoder_spec::from_config (an unsupported architecture), the dataset, the methods and

@@ -33,8 +33,10 @@
 
 namespace llmc {
 
+/// A strided view of CUDA device memory (named apart from tensor/adapt_thrust.hpp's device_view()
+/// function, which views a thrust::device_vector: a unit may include both).
 template <class T>
-using device_view = matrix_view<T, cuda_backend>;
+using cuda_view = matrix_view<T, cuda_backend>;
 
 namespace gpu::detail {
 inline cublasOperation_t op(bool trans) noexcept { return trans ? CUBLAS_OP_T : CUBLAS_OP_N; }
@@ -43,8 +45,8 @@ inline cublasFillMode_t fill(bool upper) noexcept { return upper ? CUBLAS_FILL_M
 
 template <>
 struct dense_kernels<cuda_backend> {
-  static void gemm(cuda_context& ctx, float alpha, device_view<const float> a, device_view<const float> b, float beta,
-                   device_view<float> c) {
+  static void gemm(cuda_context& ctx, float alpha, cuda_view<const float> a, cuda_view<const float> b, float beta,
+                   cuda_view<float> c) {
     const gpu::gemm_plan p = gpu::plan_gemm(gpu::dims_of(a), gpu::dims_of(b), gpu::dims_of(c));
     if (p.m == 0 || p.n == 0) return;
     const float* first = p.swapped ? b.data_handle() : a.data_handle();
@@ -57,8 +59,8 @@ struct dense_kernels<cuda_backend> {
 
   /// gemm with TF32 tensor-core products (cublasGemmEx, CUBLAS_COMPUTE_32F_FAST_TF32): fp32 operands
   /// and output, each product taken on operands rounded to TF32 (10-bit mantissa), fp32 sums.
-  static void gemm_tf32(cuda_context& ctx, float alpha, device_view<const float> a, device_view<const float> b, float beta,
-                        device_view<float> c) {
+  static void gemm_tf32(cuda_context& ctx, float alpha, cuda_view<const float> a, cuda_view<const float> b, float beta,
+                        cuda_view<float> c) {
     const gpu::gemm_plan p = gpu::plan_gemm(gpu::dims_of(a), gpu::dims_of(b), gpu::dims_of(c));
     if (p.m == 0 || p.n == 0) return;
     const float* first = p.swapped ? b.data_handle() : a.data_handle();
@@ -73,8 +75,8 @@ struct dense_kernels<cuda_backend> {
   /// C_i = alpha A_i B_i + beta C_i for i < count, X_i = X + i * stride_x elements, each X_i laid
   /// out as the view X (cublasSgemmStridedBatched; tf32: cublasGemmStridedBatchedEx with
   /// CUBLAS_COMPUTE_32F_FAST_TF32). Throws as gpu::plan_gemm_strided_batched.
-  static void gemm_strided_batched(cuda_context& ctx, float alpha, device_view<const float> a, std::int64_t stride_a,
-                                   device_view<const float> b, std::int64_t stride_b, float beta, device_view<float> c,
+  static void gemm_strided_batched(cuda_context& ctx, float alpha, cuda_view<const float> a, std::int64_t stride_a,
+                                   cuda_view<const float> b, std::int64_t stride_b, float beta, cuda_view<float> c,
                                    std::int64_t stride_c, std::size_t count, bool tf32 = false) {
     const gpu::gemm_batched_plan bp =
         gpu::plan_gemm_strided_batched(gpu::dims_of(a), stride_a, gpu::dims_of(b), stride_b, gpu::dims_of(c), stride_c, count);
@@ -97,8 +99,8 @@ struct dense_kernels<cuda_backend> {
     }
   }
 
-  static void gemm_bf16(cuda_context& ctx, float alpha, device_view<const bfloat16> a, device_view<const bfloat16> b,
-                        float beta, device_view<float> c) {
+  static void gemm_bf16(cuda_context& ctx, float alpha, cuda_view<const bfloat16> a, cuda_view<const bfloat16> b,
+                        float beta, cuda_view<float> c) {
     static_assert(sizeof(bfloat16) == 2, "llmc::bfloat16 must be the 2-byte storage type of CUDA_R_16BF");
     const gpu::gemm_plan p = gpu::plan_gemm(gpu::dims_of(a), gpu::dims_of(b), gpu::dims_of(c));
     if (p.m == 0 || p.n == 0) return;
@@ -111,7 +113,7 @@ struct dense_kernels<cuda_backend> {
                                  gpu::to_blas_int(p.ld_c, "ldc"), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
   }
 
-  static void syrk(cuda_context& ctx, triangle t, float alpha, device_view<const float> a, float beta, device_view<float> c) {
+  static void syrk(cuda_context& ctx, triangle t, float alpha, cuda_view<const float> a, float beta, cuda_view<float> c) {
     const gpu::syrk_plan p = gpu::plan_syrk(t, gpu::dims_of(a), gpu::dims_of(c));
     if (p.n == 0) return;
     LLMC_CUDA_CHECK(cublasSsyrk(ctx.cublas(), gpu::detail::fill(p.fill_upper), gpu::detail::op(p.trans),
@@ -121,7 +123,7 @@ struct dense_kernels<cuda_backend> {
 
   /// Lower Cholesky factor in place; 0 or the 1-based order of the first non-positive-definite
   /// leading minor. Synchronizes the stream (the info is read back).
-  static std::size_t cholesky(cuda_context& ctx, device_view<float> a) {
+  static std::size_t cholesky(cuda_context& ctx, cuda_view<float> a) {
     const gpu::triangular_plan p = gpu::plan_lower(gpu::dims_of(a), "cholesky");
     if (p.n == 0) return 0;
     std::size_t dev_bytes = 0, host_bytes = 0;
@@ -143,7 +145,7 @@ struct dense_kernels<cuda_backend> {
 
   /// In-place inverse of a non-singular lower triangular matrix (asynchronous: a zero pivot is not
   /// reported; callers that need to know check the result for non-finite values).
-  static void invert_lower(cuda_context& ctx, device_view<float> l) {
+  static void invert_lower(cuda_context& ctx, cuda_view<float> l) {
     const gpu::triangular_plan p = gpu::plan_lower(gpu::dims_of(l), "invert_lower");
     if (p.n == 0) return;
     std::size_t dev_bytes = 0, host_bytes = 0;

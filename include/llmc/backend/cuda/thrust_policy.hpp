@@ -57,29 +57,29 @@ struct cuda_dense_policy {
     return gpu::thrust_guard(what, std::forward<F>(f));
   }
 
-  void gemm(float alpha, device_view<const float> a, device_view<const float> b, float beta, device_view<float> c) const {
+  void gemm(float alpha, cuda_view<const float> a, cuda_view<const float> b, float beta, cuda_view<float> c) const {
     dense_kernels<cuda_backend>::gemm(*ctx, alpha, a, b, beta, c);
   }
-  void syrk(triangle t, float alpha, device_view<const float> a, float beta, device_view<float> c) const {
+  void syrk(triangle t, float alpha, cuda_view<const float> a, float beta, cuda_view<float> c) const {
     dense_kernels<cuda_backend>::syrk(*ctx, t, alpha, a, beta, c);
   }
-  [[nodiscard]] std::size_t cholesky(device_view<float> a) const { return dense_kernels<cuda_backend>::cholesky(*ctx, a); }
-  void invert_lower(device_view<float> l) const { dense_kernels<cuda_backend>::invert_lower(*ctx, l); }
-  void gemm_tf32(float alpha, device_view<const float> a, device_view<const float> b, float beta, device_view<float> c) const {
+  [[nodiscard]] std::size_t cholesky(cuda_view<float> a) const { return dense_kernels<cuda_backend>::cholesky(*ctx, a); }
+  void invert_lower(cuda_view<float> l) const { dense_kernels<cuda_backend>::invert_lower(*ctx, l); }
+  void gemm_tf32(float alpha, cuda_view<const float> a, cuda_view<const float> b, float beta, cuda_view<float> c) const {
     dense_kernels<cuda_backend>::gemm_tf32(*ctx, alpha, a, b, beta, c);
   }
-  void gemm_strided_batched(float alpha, device_view<const float> a, std::ptrdiff_t stride_a, device_view<const float> b,
-                            std::ptrdiff_t stride_b, float beta, device_view<float> c, std::ptrdiff_t stride_c,
+  void gemm_strided_batched(float alpha, cuda_view<const float> a, std::ptrdiff_t stride_a, cuda_view<const float> b,
+                            std::ptrdiff_t stride_b, float beta, cuda_view<float> c, std::ptrdiff_t stride_c,
                             std::size_t count) const {
     dense_kernels<cuda_backend>::gemm_strided_batched(*ctx, alpha, a, stride_a, b, stride_b, beta, c, stride_c, count);
   }
-  void gemm_strided_batched_tf32(float alpha, device_view<const float> a, std::ptrdiff_t stride_a, device_view<const float> b,
-                                 std::ptrdiff_t stride_b, float beta, device_view<float> c, std::ptrdiff_t stride_c,
+  void gemm_strided_batched_tf32(float alpha, cuda_view<const float> a, std::ptrdiff_t stride_a, cuda_view<const float> b,
+                                 std::ptrdiff_t stride_b, float beta, cuda_view<float> c, std::ptrdiff_t stride_c,
                                  std::size_t count) const {
     dense_kernels<cuda_backend>::gemm_strided_batched(*ctx, alpha, a, stride_a, b, stride_b, beta, c, stride_c, count, true);
   }
-  void gemm_bf16(float alpha, device_view<const bfloat16> a, device_view<const bfloat16> b, float beta,
-                 device_view<float> c) const {
+  void gemm_bf16(float alpha, cuda_view<const bfloat16> a, cuda_view<const bfloat16> b, float beta,
+                 cuda_view<float> c) const {
     dense_kernels<cuda_backend>::gemm_bf16(*ctx, alpha, a, b, beta, c);
   }
   template <class T>
