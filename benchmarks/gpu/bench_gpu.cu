@@ -16,6 +16,10 @@
 //     per sequence (the useful products; the chunked kernels compute a little more). GPU time is
 //     run() on device-resident states (best of 3 after a warm-up); the output's max relative
 //     difference from the CPU's is printed.
+//   Quantize + pack (backend/thrust): a 4096x4096 bf16 weight, W8A8 / W4A16 (+ pack to int32) /
+//     FP8_DYNAMIC / NVFP4A16 (+ pack to FP4 bytes), GPU (codes and qparams stay on the device)
+//     vs the host's fused single pass (quantize_pack_weight_into for W4A16); GB/s of bf16 input
+//     and its fraction of the card's memory bandwidth (bus width x memory clock x 2).
 // Peak: fp32 non-tensor FLOP/s of the card = SMs x 128 FP32 lanes x 2 x the SM clock reported by
 // the driver (H100 SXM: 132 x 128 x 2 x 1.98 GHz = 66.9 TFLOP/s), printed with the table.
 // Exit 77 when no device is usable.
@@ -31,6 +35,8 @@
 #include <vector>
 
 #include "llmc/backend/cuda/context.hpp"
+#include "llmc/backend/thrust/pack.hpp"
+#include "llmc/backend/thrust/quantize.hpp"
 #include "llmc/backend/cuda/thrust_policy.hpp"
 #include "llmc/method/gptq_device.hpp"
 #include "llmc/method/hessian_device.hpp"
@@ -41,6 +47,7 @@ namespace bench_gpu {
 double cpu_gptq_solve(std::size_t rows, std::size_t cols, const float* w, const float* h, std::vector<std::uint8_t>& codes);
 double cpu_hessian(std::size_t tokens, std::size_t cols, const float* x);
 double cpu_decoder_layer(const llmc::decoder_spec& s, const llmc::decoder_layer_weights& w, llmc::hidden_batch& h);
+double cpu_quantize_pack(int preset, std::size_t rows, std::size_t cols, const llmc::bfloat16* w);
 }  // namespace bench_gpu
 
 using namespace llmc;
@@ -225,6 +232,36 @@ int main() {
                   note);
       std::fflush(stdout);
     }
+  }
+  {
+    // Quantize + pack of one 4096x4096 bf16 weight.
+    int bus_bits = 0, mem_khz = 0;
+    LLMC_CUDA_CHECK(cudaDeviceGetAttribute(&bus_bits, cudaDevAttrGlobalMemoryBusWidth, ctx.device()));
+    LLMC_CUDA_CHECK(cudaDeviceGetAttribute(&mem_khz, cudaDevAttrMemoryClockRate, ctx.device()));
+    const double bandwidth = 2.0 * mem_khz * 1e3 * bus_bits / 8.0;
+    constexpr std::size_t n = 4096;
+    std::mt19937 gen(7);
+    std::normal_distribution<float> d(0.0f, 0.02f);
+    matrix<bfloat16> hw(n, n);
+    for (auto& v : hw.storage()) v = bfloat16(d(gen));
+    const auto dw = thrust_matrix<bfloat16>::from_host(hw);
+    const double bytes = static_cast<double>(n) * n * sizeof(bfloat16);
+    auto row = [&](int preset, const char* name, auto scheme, auto pack) {
+      device_quantized_tensor q;
+      const double t = best_seconds(ctx, 5, [&] {
+        quantize_weight_into(q, scheme, dw);
+        pack(q);
+      });
+      const double t_cpu = bench_gpu::cpu_quantize_pack(preset, n, n, hw.data());
+      std::printf("| Quantize + pack %s | %zu x %zu bf16 | %.3f | %.2f | %.1fx | %.0f GB/s | %.0f %% of %.0f GB/s | codes and qparams on the device |\n",
+                  name, n, n, t * 1e3, t_cpu * 1e3, t_cpu / t, bytes / t * 1e-9, 100.0 * bytes / t / bandwidth, bandwidth * 1e-9);
+      std::fflush(stdout);
+    };
+    thrust_matrix<std::int32_t> words;
+    row(0, "W8A8 (int8 channel)", presets::W8A8{}, [](const device_quantized_tensor&) {});
+    row(1, "W4A16 (int4 g128, packed)", presets::W4A16{}, [&](const device_quantized_tensor& q) { pack_int_codes_into(words, q); });
+    row(2, "FP8_DYNAMIC (fp8 channel)", presets::FP8_DYNAMIC{}, [](const device_quantized_tensor&) {});
+    row(3, "NVFP4A16 (fp4 g16, packed)", presets::NVFP4A16{}, [](const device_quantized_tensor& q) { (void)pack_fp4_codes(q); });
   }
   std::printf("\nTarget (issue 7): GPTQ solve >= 10x the CPU backend at 4096x4096 and 14336x4096.\n");
   return 0;

@@ -2,6 +2,7 @@
 // forward (run_decoder_layer) on the same
 // data, compiled by g++ with -march=native (llmc::native) like benchmarks/bench_gptq, so the GPU
 // is compared with the CPU backend at its best on the same machine (all hardware threads).
+#include <algorithm>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -12,6 +13,7 @@
 #include "llmc/method/hessian.hpp"
 #include "llmc/model/decoder_layer.hpp"
 #include "llmc/scheme/presets.hpp"
+#include "llmc/scheme/quantize_weight.hpp"
 
 namespace bench_gpu {
 
@@ -43,6 +45,31 @@ double cpu_decoder_layer(const llmc::decoder_spec& s, const llmc::decoder_layer_
   const auto t0 = std::chrono::steady_clock::now();
   llmc::run_decoder_layer(s, w, h);
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+/// Seconds of the host's best quantize (+ pack) of a bf16 weight: preset 0 W8A8,
+/// 1 W4A16 (fused quantize_pack_weight_into), 2 FP8_DYNAMIC, 3 NVFP4A16. Best of 3 after a warm-up.
+double cpu_quantize_pack(int preset, std::size_t rows, std::size_t cols, const llmc::bfloat16* w) {
+  using namespace llmc;
+  const matrix_view<const bfloat16> wv(w, rows, cols);
+  quantized_tensor q;
+  matrix<std::int32_t> words;
+  auto once = [&] {
+    switch (preset) {
+      case 0: quantize_weight_into(q, presets::W8A8{}, wv); break;
+      case 1: quantize_pack_weight_into(words, q, presets::W4A16{}, wv); break;
+      case 2: quantize_weight_into(q, presets::FP8_DYNAMIC{}, wv); break;
+      default: quantize_weight_into(q, presets::NVFP4A16{}, wv); break;
+    }
+  };
+  once();
+  double best = 1e30;
+  for (int i = 0; i < 3; ++i) {
+    const auto t0 = std::chrono::steady_clock::now();
+    once();
+    best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
+  return best;
 }
 
 }  // namespace bench_gpu
