@@ -27,6 +27,9 @@
 //    group 1 with llama3 RoPE and chunked attention), two layers chained: fp32 outputs and every
 //    Linear input the hook sees within 1e-4 of max |.| (cuBLAS sums in other orders, CUDA's expf);
 //    tf32_linears within 2e-2 (measured errors are printed).
+//  * AWQ device blocks (awq_device.hpp) on device_samples of a padded batch vs awq.hpp's host
+//    blocks: every grid loss within 1e-3 relative (the fp and candidate outputs each sum in
+//    cuBLAS's order; the loss is their small difference), the kept rows exact.
 #include <cuda_runtime.h>
 
 #define DOCTEST_CONFIG_IMPLEMENT
@@ -35,7 +38,9 @@
 #include <thrust/copy.h>
 #include <thrust/transform.h>
 
+#include <array>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <random>
 #include <string>
@@ -48,6 +53,8 @@
 #include "llmc/backend/cuda/error.hpp"
 #include "llmc/backend/cuda/thrust_policy.hpp"
 #include "llmc/backend/kernels.hpp"
+#include "llmc/method/awq.hpp"
+#include "llmc/method/awq_device.hpp"
 #include "llmc/method/gptq.hpp"
 #include "llmc/method/gptq_device.hpp"
 #include "llmc/method/hessian.hpp"
@@ -646,4 +653,53 @@ TEST_CASE("Thrust's out-of-memory under cuda_dense_policy::guard is llmc.cuda.10
   dbuf<float> d(std::vector<float>{4.0f});
   CHECK(dense_kernels<cuda_backend>::cholesky(ctx(), device_view<float>(d.data(), 1, 1)) == 0);
   CHECK(d.host()[0] == 2.0f);
+}
+
+TEST_CASE("AWQ device blocks on the GPU match the host blocks") {
+  const cuda_dense_policy k(ctx());
+  constexpr quant_args g32{.num_bits = 4, .strategy = quant_strategy::group, .group_size = 32};
+  const std::size_t T = 1000, h = 64, I = 96;
+  const auto xv = random_values(T * h, 71);
+  const matrix<float> x(T, h, xv);
+  const matrix<float> gate(I, h, random_values(I * h, 72)), up(I, h, random_values(I * h, 73)), down(h, I, random_values(h * I, 74));
+  // x with a padding row after every 4th real row.
+  std::vector<float> padded;
+  std::vector<std::uint8_t> mask;
+  for (std::size_t r = 0; r < T; ++r) {
+    padded.insert(padded.end(), xv.begin() + r * h, xv.begin() + (r + 1) * h);
+    mask.push_back(1);
+    if (r % 4 == 0) {
+      padded.insert(padded.end(), h, 1e6f);
+      mask.push_back(0);
+    }
+  }
+  dbuf<float> dx(padded);
+  dbuf<std::uint8_t> dm(mask);
+  device_samples<cuda_dense_policy> smp(k, h);
+  smp.add(matrix_view<const float, cuda_backend>(dx.data(), mask.size(), h), dm.data());
+  REQUIRE(smp.rows() == T);
+  CHECK(smp.download().storage() == x.storage());
+  channel_absmean am;
+  am.add(x);
+  const auto xm = am.mean();
+  const awq<scheme<g32>> a{};
+  auto rel = [](const awq_search_result& p, const awq_search_result& q) {
+    double m = 0.0;
+    for (std::size_t i = 0; i < p.losses.size(); ++i) m = std::max(m, std::fabs(p.losses[i] - q.losses[i]) / p.losses[i]);
+    return m;
+  };
+  const std::array<matrix_view<const float>, 2> mlp{gate.view(), up.view()};
+  const std::array<quant_args, 2> args2{g32, g32};
+  gated_mlp_block hm(x.view(), gate.view(), up.view(), down.view());
+  device_gated_mlp_block<cuda_dense_policy> dmb(k, smp.view(), gate.view(), up.view(), down.view(), "mlp", 300);
+  const double e_mlp = rel(a.search(xm, mlp, args2, hm), a.search(xm, mlp, args2, dmb));
+  const std::array<matrix_view<const float>, 1> one{gate.view()};
+  const std::array<quant_args, 1> args1{g32};
+  linear_group_block hl(x.view(), one);
+  device_linear_group_block<cuda_dense_policy> dl(k, smp.view(), one);
+  const double e_lin = rel(a.search(xm, one, args1, hl), a.search(xm, one, args1, dl));
+  std::printf("AWQ device blocks on the GPU: max relative grid-loss difference %.2e (gated MLP), %.2e (Linear, Gram)\n",
+              e_mlp, e_lin);
+  CHECK(e_mlp < 1e-3);
+  CHECK(e_lin < 1e-3);
 }

@@ -32,13 +32,21 @@
 //    model's 5 layers on 2 padded sequences, and random specs (Qwen3 q/k norm, every bias, a
 //    sliding window, explicit positions, linear / llama3 RoPE, group 3 and group 1, chunked
 //    attention): outputs and every Linear input the hook sees within 1e-5 of max |y|.
+//  * awq_device.hpp with host_dense_policy on the fixture's real Linear inputs (5 layers): the
+//    device gated-MLP and Linear-group blocks (Gram and direct paths, several chunk sizes) give
+//    awq::search the host blocks' losses (max relative difference printed, 1.6e-13; <= 1e-10) and the same
+//    grid choice and scales; device_samples keeps the real rows of padded batches bit for bit
+//    and follows rescale() as the host samples; awq::apply through make_parent_block writes the
+//    host run's weights, norms and note texts.
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdio>
 #include <functional>
 #include <map>
+#include <memory>
 #include <span>
 #include <new>
 #include <utility>
@@ -52,6 +60,8 @@
 #include "llmc/backend/cuda/thrust_error.hpp"
 #include "llmc/backend/kernels.hpp"
 #include "llmc/io/safetensors.hpp"
+#include "llmc/method/awq.hpp"
+#include "llmc/method/awq_device.hpp"
 #include "support/fixture_layers.hpp"
 #include "llmc/method/gptq.hpp"
 #include "llmc/method/gptq_device.hpp"
@@ -1197,4 +1207,201 @@ TEST_CASE("device decoder layer: weight and norm re-upload, bytes, shape errors"
   auto swapped = dw;
   swapped.linears[1].bias.resize(5);
   CHECK(error_id([&] { fwd.run(swapped, d); }) == "llmc.model.125");
+}
+
+namespace {
+
+constexpr quant_args awq_g32{.num_bits = 4, .strategy = quant_strategy::group, .group_size = 32};
+constexpr quant_args awq_channel{.num_bits = 4, .strategy = quant_strategy::channel};
+
+/// Largest |a - b| / max(|a|, |b|) over the grid's losses (0 when both are 0).
+double max_relative(const std::vector<double>& a, const std::vector<double>& b) {
+  REQUIRE(a.size() == b.size());
+  double m = 0.0;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    const double s = std::max(std::fabs(a[i]), std::fabs(b[i]));
+    if (s > 0.0) m = std::max(m, std::fabs(a[i] - b[i]) / s);
+  }
+  return m;
+}
+
+/// x as device samples fed in two padded batches: each real row followed (every third) by a junk
+/// padding row with mask 0; the kept rows must come back as x exactly.
+device_samples<host_dense_policy> padded_samples(const host_dense_policy& k, const matrix<float>& x) {
+  device_samples<host_dense_policy> s(k, x.cols());
+  const std::size_t half = x.rows() / 2;
+  for (const auto [r0, r1] : {std::pair{std::size_t{0}, half}, std::pair{half, x.rows()}}) {
+    std::vector<float> rows;
+    std::vector<std::uint8_t> mask;
+    for (std::size_t r = r0; r < r1; ++r) {
+      rows.insert(rows.end(), &x(r, 0), &x(r, 0) + x.cols());
+      mask.push_back(1);
+      if (r % 3 == 0) {
+        rows.insert(rows.end(), x.cols(), 1e6f);
+        mask.push_back(0);
+      }
+    }
+    s.add(matrix_view<const float>(rows.data(), mask.size(), x.cols()), mask.data());
+  }
+  return s;
+}
+
+}  // namespace
+
+TEST_CASE("AWQ device blocks on the host policy: the host blocks' losses and choices on the fixture") {
+  const std::string dir = std::string(LLMC_FIXTURES_DIR) + "/models/stories260k";
+  const auto model = safetensors_file::open(dir + "/model.safetensors");
+  const auto acts = safetensors_file::open(dir + "/activations_calib.safetensors");
+  const host_dense_policy k;
+  awq<scheme<awq_g32>> a{};
+  double worst = 0.0;
+  std::size_t searches = 0;
+  for (int layer = 0; layer < 5; ++layer) {
+    const std::string p = "model.layers." + std::to_string(layer) + ".", s = "layers." + std::to_string(layer) + ".";
+    auto w = [&](const char* n) { return test_support::load_matrix(model, p + n + ".weight"); };
+    const matrix<float> q = w("self_attn.q_proj"), kk = w("self_attn.k_proj"), v = w("self_attn.v_proj");
+    const matrix<float> gate = w("mlp.gate_proj"), up = w("mlp.up_proj"), down = w("mlp.down_proj");
+    const matrix<float> attn_in = test_support::load_matrix(acts, s + "attn_in");
+    const matrix<float> mlp_in = test_support::load_matrix(acts, s + "mlp_in");
+    const matrix<float> down_in = test_support::load_matrix(acts, s + "down_in");
+    // device_samples keeps the real rows, in order, bit for bit.
+    const auto x_mlp = padded_samples(k, mlp_in);
+    const auto x_attn = padded_samples(k, attn_in);
+    const auto x_down = padded_samples(k, down_in);
+    REQUIRE(x_mlp.rows() == 2048);
+    CHECK(x_mlp.download().storage() == mlp_in.storage());
+    CHECK(x_down.download().storage() == down_in.storage());
+
+    auto compare = [&](std::span<const matrix_view<const float>> bal, std::span<const quant_args> args, const matrix<float>& x,
+                       auto& host_block, any_parent_block& dev_block) {
+      channel_absmean am;
+      am.add(x);
+      const auto xm = am.mean();
+      const awq_search_result h = a.search(xm, bal, args, host_block);
+      const awq_search_result d = a.search(xm, bal, args, dev_block);
+      CHECK(dev_block.output_elements() == host_block.output_elements());
+      CHECK(d.best_index == h.best_index);
+      CHECK(d.scales == h.scales);
+      REQUIRE(h.losses.size() == 20);
+      worst = std::max(worst, max_relative(h.losses, d.losses));
+      ++searches;
+    };
+    {  // post_attention_layernorm -> gate, up (gated MLP); 4096-token chunks and 300-token chunks
+      const std::array<matrix_view<const float>, 2> bal{gate.view(), up.view()};
+      const std::array<quant_args, 2> args{awq_g32, awq_g32};
+      gated_mlp_block host(mlp_in.view(), gate.view(), up.view(), down.view());
+      device_gated_mlp_block<host_dense_policy> dev(k, x_mlp.view(), gate.view(), up.view(), down.view());
+      CHECK(dev.where() == "gated MLP output (device)");
+      compare(bal, args, mlp_in, host, dev);
+      device_gated_mlp_block<host_dense_policy> dev300(k, x_mlp.view(), gate.view(), up.view(), down.view(), "x", 300);
+      compare(bal, args, mlp_in, host, dev300);
+    }
+    {  // input_layernorm -> q, k, v (Gram path: 64 channels < 2048 tokens)
+      const std::array<matrix_view<const float>, 3> bal{q.view(), kk.view(), v.view()};
+      const std::array<quant_args, 3> args{awq_g32, awq_g32, awq_g32};
+      linear_group_block host(attn_in.view(), bal);
+      device_linear_group_block<host_dense_policy> dev(k, x_attn.view(), bal);
+      CHECK(host.uses_gram());
+      CHECK(dev.uses_gram());
+      compare(bal, args, attn_in, host, dev);
+    }
+    {  // up -> down (Gram path, 172 channels, channel-wise args)
+      const std::array<matrix_view<const float>, 1> bal{down.view()};
+      const std::array<quant_args, 1> args{awq_channel};
+      linear_group_block host(down_in.view(), bal);
+      device_linear_group_block<host_dense_policy> dev(k, x_down.view(), bal);
+      compare(bal, args, down_in, host, dev);
+      // Direct path: fewer tokens (100) than channels (172), in 32-token chunks.
+      const matrix<float> few = matrix<float>::from(cview(down_in).block(0, 0, 100, 172), [](float f) { return f; });
+      linear_group_block host_few(few.view(), bal);
+      device_linear_group_block<host_dense_policy> dev_few(k, x_down.view().block(0, 0, 100, 172), bal, "y", 32);
+      CHECK_FALSE(host_few.uses_gram());
+      CHECK_FALSE(dev_few.uses_gram());
+      compare(bal, args, few, host_few, dev_few);
+    }
+  }
+  std::printf("AWQ device blocks (host policy) vs host blocks, %zu grid searches of 20 points on stories260k: "
+              "max relative loss difference %.3e\n",
+              searches, worst);
+  CHECK(searches == 25);
+  CHECK(worst <= 1e-10);  // measured 1.6e-13 (the double sums in another order)
+}
+
+TEST_CASE("AWQ through layer_context::make_parent_block: same notes and weights as the host blocks; rescale follows") {
+  const std::string dir = std::string(LLMC_FIXTURES_DIR) + "/models/stories260k";
+  const auto model = safetensors_file::open(dir + "/model.safetensors");
+  const auto acts = safetensors_file::open(dir + "/activations_calib.safetensors");
+  const host_dense_policy k;
+  const int layer = 2;
+  const std::string p = "model.layers." + std::to_string(layer) + ".", s = "layers." + std::to_string(layer) + ".";
+  const std::array<std::pair<const char*, const char*>, 7> linears{{{"self_attn.q_proj", "attn_in"},
+                                                                    {"self_attn.k_proj", "attn_in"},
+                                                                    {"self_attn.v_proj", "attn_in"},
+                                                                    {"self_attn.o_proj", "o_in"},
+                                                                    {"mlp.gate_proj", "mlp_in"},
+                                                                    {"mlp.up_proj", "mlp_in"},
+                                                                    {"mlp.down_proj", "down_in"}}};
+  auto context = [&] {
+    layer_context ctx;
+    ctx.prefix = p;
+    for (const auto& [n, in] : linears) {
+      linear_weight l;
+      l.name = n;
+      l.input = in;
+      l.weight = test_support::load_matrix(model, p + n + ".weight");
+      ctx.linears.push_back(std::move(l));
+    }
+    ctx.linear("mlp.down_proj").weight_args = awq_channel;
+    ctx.norms.push_back({"input_layernorm", to_float32(model.tensor(p + "input_layernorm.weight")), {}, scalar_type::float32});
+    ctx.norms.push_back({"post_attention_layernorm", to_float32(model.tensor(p + "post_attention_layernorm.weight")), {},
+                         scalar_type::float32});
+    for (const char* in : {"attn_in", "o_in", "mlp_in", "down_in"}) {
+      const matrix<float> x = test_support::load_matrix(acts, s + in);
+      ctx.inputs[in].absmean.add(x);
+      ctx.inputs[in].samples = x;
+    }
+    return ctx;
+  };
+  layer_context host = context(), dev = context();
+  std::map<std::string, std::unique_ptr<device_samples<host_dense_policy>>, std::less<>> samples;
+  for (auto& [in, st] : dev.inputs) {
+    auto smp = std::make_unique<device_samples<host_dense_policy>>(k, st.samples.cols());
+    smp->add(cview(st.samples));
+    st.on_rescale = [raw = smp.get()](std::span<const float> sc) { raw->rescale(sc); };
+    samples[in] = std::move(smp);
+  }
+  std::size_t built = 0;
+  dev.make_parent_block = [&](const awq_mapping& m, std::string_view in, std::span<const matrix_view<const float>> bal,
+                              const linear_weight* down) {
+    ++built;
+    return make_device_parent_block(k, samples.find(in)->second->view(), m, bal, down);
+  };
+  const awq<scheme<awq_g32>> a{};
+  a.apply(host);
+  a.apply(dev);
+  REQUIRE(host.notes.size() == dev.notes.size());
+  CHECK(built == 3);  // q/k/v, gate/up, down; v -> o is skipped (grouped-query attention)
+  std::size_t device_notes = 0;
+  for (std::size_t i = 0; i < host.notes.size(); ++i) {
+    const std::string& hm = host.notes[i].message;
+    const std::string& dm = dev.notes[i].message;
+    INFO(hm << " | " << dm);
+    CHECK(hm.substr(0, hm.find(',')) == dm.substr(0, dm.find(',')));  // "ratio 0.xx duo"
+    if (dm.find("(device") != std::string::npos) {
+      ++device_notes;
+      CHECK(dev.notes[i].before == doctest::Approx(host.notes[i].before).epsilon(1e-9));
+      CHECK(dev.notes[i].after == doctest::Approx(host.notes[i].after).epsilon(1e-9));
+    }
+  }
+  CHECK(device_notes == 3);
+  for (std::size_t i = 0; i < host.linears.size(); ++i) CHECK(host.linears[i].weight.storage() == dev.linears[i].weight.storage());
+  for (std::size_t i = 0; i < host.norms.size(); ++i) CHECK(host.norms[i].weight == dev.norms[i].weight);
+  // The device samples followed every rescale exactly as the host samples did.
+  for (auto& [in, st] : dev.inputs) CHECK(samples.find(in)->second->download().storage() == host.inputs[in].samples.storage());
+  // Shape errors of the device pieces.
+  CHECK(error_id([&] { samples.find("mlp_in")->second->rescale(std::vector<float>(3, 1.0f)); }) == "llmc.method.011");
+  CHECK(error_id([&] {
+          const matrix<float> x(4, 5);
+          samples.find("mlp_in")->second->add(cview(x));
+        }) == "llmc.method.221");
 }

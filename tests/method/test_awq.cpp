@@ -5,7 +5,12 @@
 
 #include <cmath>
 #include <cstring>
+#include <memory>
 #include <random>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "llmc/core/parallel.hpp"
@@ -334,6 +339,106 @@ TEST_CASE("awq uses the caller's parent forward when it gives one") {
   CHECK(cb.notes[0].before == doctest::Approx(builtin.notes[0].before).epsilon(1e-3));
   CHECK(cb.notes[0].after == doctest::Approx(builtin.notes[0].after).epsilon(1e-3));
   CHECK(cb.find_norm("post_attention_layernorm")->weight == builtin.find_norm("post_attention_layernorm")->weight);
+}
+
+namespace {
+/// A host block behind the type-erased interface: counts its calls, says where it ran.
+template <class B>
+struct counted_block final : llmc::any_parent_block {
+  B block;
+  int* calls;
+  template <class... A>
+  explicit counted_block(int* c, A&&... a) : block(std::forward<A>(a)...), calls(c) {}
+  double squared_error(std::span<const llmc::matrix_view<const float>> cand) override {
+    ++*calls;
+    return block.squared_error(cand);
+  }
+  [[nodiscard]] double output_elements() const override { return block.output_elements(); }
+  [[nodiscard]] std::string where() const override { return "counted block"; }
+};
+}  // namespace
+
+TEST_CASE("awq uses the caller's parent block factory when it builds one, after parent_forward") {
+  method_test::synthetic_layer L(64, 32, 172, 61);
+  const matrix<float> mlp_in = method_test::rmsnorm(method_test::hidden_with_outliers(512, 64, 62, 12.0f, {9, 31}), L.ln2);
+  matrix<float> down_in(512, 172);
+  {
+    const auto gt = method_test::linear_ref(mlp_in, L.gate), ut = method_test::linear_ref(mlp_in, L.up);
+    for (std::size_t t = 0; t < 512; ++t)
+      for (std::size_t k = 0; k < 172; ++k) down_in(t, k) = float(gt(t, k) / (1 + std::exp(-gt(t, k))) * ut(t, k));
+  }
+  auto make = [&] {
+    llmc::layer_context ctx = L.context();
+    ctx.inputs["mlp_in"].absmean.add(mlp_in);
+    ctx.inputs["mlp_in"].samples = mlp_in;
+    ctx.inputs["down_in"].absmean.add(down_in);
+    ctx.inputs["down_in"].samples = down_in;
+    return ctx;
+  };
+  llmc::awq<W4G32> awq{};
+  awq.mappings = {llmc::llama_awq_mappings()[2], llmc::llama_awq_mappings()[3]};
+  llmc::layer_context builtin = make();
+  awq.apply(builtin);
+  REQUIRE(builtin.notes.size() == 2);
+
+  int calls = 0, built = 0;
+  std::vector<std::string> inputs;
+  llmc::layer_context f = make();
+  f.make_parent_block = [&](const llmc::awq_mapping& m, std::string_view in, std::span<const llmc::matrix_view<const float>> bal,
+                            const llmc::linear_weight* down) -> std::unique_ptr<llmc::any_parent_block> {
+    ++built;
+    inputs.emplace_back(in);
+    const llmc::input_statistics& st = f.inputs.find(in)->second;
+    if (m.kind == llmc::parent_kind::gated_mlp) {
+      REQUIRE(down != nullptr);
+      CHECK(down->name == "mlp.down_proj");
+      REQUIRE(bal.size() == 2);
+      return std::make_unique<counted_block<llmc::gated_mlp_block>>(&calls, st.samples.view(), bal[0], bal[1], down->weight.view());
+    }
+    CHECK(down == nullptr);
+    return std::make_unique<counted_block<llmc::linear_group_block>>(&calls, st.samples.view(), bal);
+  };
+  awq.apply(f);
+  CHECK(built == 2);
+  CHECK(inputs == std::vector<std::string>{"mlp_in", "down_in"});
+  CHECK(calls == 40);  // 20 grid points per mapping
+  REQUIRE(f.notes.size() == 2);
+  for (std::size_t i = 0; i < 2; ++i) {
+    // The same blocks on the same inputs: the same numbers, only the place named differs.
+    CHECK(f.notes[i].before == builtin.notes[i].before);
+    CHECK(f.notes[i].after == builtin.notes[i].after);
+    CHECK(f.notes[i].message.find("loss on the counted block") != std::string::npos);
+    CHECK(f.notes[i].message.substr(0, f.notes[i].message.find(',')) ==
+          builtin.notes[i].message.substr(0, builtin.notes[i].message.find(',')));
+  }
+  CHECK(f.linear("mlp.down_proj").weight == builtin.linear("mlp.down_proj").weight);
+  CHECK(f.find_norm("post_attention_layernorm")->weight == builtin.find_norm("post_attention_layernorm")->weight);
+
+  // A factory that returns null leaves AWQ on its built-in blocks (same notes, same bytes).
+  llmc::layer_context none = make();
+  none.make_parent_block = [](const llmc::awq_mapping&, std::string_view, std::span<const llmc::matrix_view<const float>>,
+                              const llmc::linear_weight*) { return std::unique_ptr<llmc::any_parent_block>(); };
+  awq.apply(none);
+  REQUIRE(none.notes.size() == 2);
+  for (std::size_t i = 0; i < 2; ++i) CHECK(none.notes[i].message == builtin.notes[i].message);
+  CHECK(none.linear("mlp.up_proj").weight == builtin.linear("mlp.up_proj").weight);
+
+  // parent_forward, when it knows the parent, comes first.
+  llmc::layer_context both = make();
+  int factory_calls = 0;
+  both.parent_forward = [&](const llmc::awq_mapping& m, std::span<const llmc::weight_override> ov, matrix<float>& out) {
+    if (m.parent != "mlp") return false;
+    out = matrix<float>::from(method_test::mlp_ref(mlp_in, matrix<float>::from(ov[0].weight), matrix<float>::from(ov[1].weight), L.down));
+    return true;
+  };
+  both.make_parent_block = [&](const llmc::awq_mapping&, std::string_view, std::span<const llmc::matrix_view<const float>>,
+                               const llmc::linear_weight*) {
+    ++factory_calls;
+    return std::unique_ptr<llmc::any_parent_block>();
+  };
+  awq.apply(both);
+  CHECK(factory_calls == 1);  // only up -> down reached it
+  CHECK(both.notes[0].message.find("parent forward") != std::string::npos);
 }
 
 TEST_CASE("awq clip search lowers each slot's output error and the Linear's") {

@@ -22,6 +22,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <limits>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
@@ -624,7 +625,8 @@ struct awq {
   /// Runs every mapping of the layer in order (a mapping whose layers are absent, or v_proj -> o_proj
   /// under grouped-query attention, is skipped with a note), then (clip = true) the clip search on
   /// every Linear but q/k. Statistics of the smoothed inputs are rescaled. The parent output comes
-  /// from ctx.parent_forward when it knows the parent, else from the cached samples.
+  /// from ctx.parent_forward when it knows the parent, else from a block of ctx.make_parent_block when
+  /// it builds one (the device blocks of awq_device.hpp), else from the cached samples.
   /// @throws config_error llmc.method.209 (a Linear it would edit is already quantized), .210 (no
   /// samples and no parent forward), .003 / .012 / .013 (missing or inconsistent statistics), .206.
   void apply(layer_context& ctx) const {
@@ -674,6 +676,15 @@ struct awq {
       if (cb.valid()) {
         res = search(x_mean, w, args, cb);
         how = "parent forward";
+        done = true;
+      }
+    }
+    if (!done && ctx.make_parent_block) {
+      const linear_weight* down =
+          m.kind == parent_kind::gated_mlp && bal.size() == 2 ? &ctx.linear(m.mlp_down) : nullptr;
+      if (std::unique_ptr<any_parent_block> blk = ctx.make_parent_block(m, bal.front()->input, w, down)) {
+        res = search(x_mean, w, args, *blk);
+        how = blk->where();
         done = true;
       }
     }

@@ -19,6 +19,7 @@
 #include <functional>
 #include <limits>
 #include <map>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -125,6 +126,28 @@ struct weight_override {
 using parent_forward_fn =
     std::function<bool(const awq_mapping& mapping, std::span<const weight_override> overrides, matrix<float>& out)>;
 
+/// A parent block supplied by the caller, type-erased (AWQ's parent_block concept, awq.hpp): the
+/// summed squared difference between the block's output with candidate balance weights and its
+/// floating-point output over every cached calibration token, the number of output elements that
+/// sum covers, and where the loss is computed (for AWQ's note: "gated MLP output (device)").
+/// The device blocks of method/awq_device.hpp implement it on a dense policy.
+class any_parent_block {
+ public:
+  virtual ~any_parent_block() = default;
+  virtual double squared_error(std::span<const matrix_view<const float>> candidates) = 0;
+  [[nodiscard]] virtual double output_elements() const = 0;
+  [[nodiscard]] virtual std::string where() const = 0;
+};
+
+/// Builds the parent block AWQ evaluates for one mapping, or returns null (AWQ then uses its
+/// built-in host blocks on the cached samples). Called with the mapping, the key of the balance
+/// Linears' shared input in layer_context::inputs ("mlp_in"), the balance weights (unchanged,
+/// host memory; they outlive the block) and, for a gated-MLP mapping with {gate, up}, the
+/// mlp_down Linear (null otherwise). Inputs rescaled by earlier mappings are already rescaled.
+using parent_block_factory = std::function<std::unique_ptr<any_parent_block>(
+    const awq_mapping& mapping, std::string_view input, std::span<const matrix_view<const float>> balance,
+    const linear_weight* mlp_down)>;
+
 /// What a method reports about one decision (AWQ's loss before/after, SmoothQuant's range...).
 struct method_note {
   std::string method;  ///< "awq"
@@ -141,6 +164,7 @@ class layer_context {
   std::vector<norm_weight> norms;
   std::map<std::string, input_statistics, std::less<>> inputs;
   parent_forward_fn parent_forward;     ///< optional
+  parent_block_factory make_parent_block;  ///< optional: AWQ's parent blocks (after parent_forward, before the built-in ones)
   std::vector<method_note> notes;       ///< appended by the methods, in order
   /// false when nothing reads a Linear's float weight once a quantizing method has set its
   /// `quantized` (a data-free run that only writes the quantized tensors): RTN then skips

@@ -9,11 +9,15 @@
 // device forward (model/decoder_layer_device.hpp) with hooks that feed device Hessians
 // (hessian_device.hpp, fp32 or bf16 inputs) and device per-channel statistics, GPTQ runs on the
 // device from those Hessians (gptq_device.hpp gptq_device_apply), and the propagation pass runs
-// the layer as written, in place on the cached batches. What stays on the host: the tokenizer and
-// embedding lookup, the layer's fp32 working copy the methods edit, the smoothing transforms
-// (SmoothQuant and AWQ's scale/clip search, on downloaded statistics and samples; their rescale of
-// a device Hessian follows through input_statistics::on_rescale), RTN (the fused host quantizer is
-// bound by memory bandwidth) and the writer.
+// the layer as written, in place on the cached batches. When the recipe needs samples (AWQ), each
+// Linear input's rows (padding dropped) are also kept on the device (awq_device.hpp
+// device_samples) and AWQ's grid loss — the parent block's forward per grid point — runs there
+// through layer_context::make_parent_block (device_gated_mlp_block, device_linear_group_block).
+// What stays on the host: the tokenizer and embedding lookup, the layer's fp32 working copy the
+// methods edit, the smoothing transforms (SmoothQuant and AWQ's scale choice and clip search, on
+// downloaded statistics and samples; their rescale of a device Hessian or device samples follows
+// through input_statistics::on_rescale), RTN (the fused host quantizer is bound by memory
+// bandwidth) and the writer.
 // K is a dense policy (method/device_policy.hpp): cuda_dense_policy on a GPU, host_dense_policy to
 // run this exact code on the host (tests/pipeline/test_oneshot_device.cpp compares it with the
 // host pipeline). This header does not include oneshot.hpp (no I/O, text or YAML), so an nvcc
@@ -37,6 +41,7 @@
 #include <vector>
 
 #include "llmc/backend/thrust/channel_stats.hpp"
+#include "llmc/method/awq_device.hpp"
 #include "llmc/method/gptq_device.hpp"
 #include "llmc/method/hessian_device.hpp"
 #include "llmc/model/decoder_layer_device.hpp"
@@ -84,24 +89,44 @@ class device_layer_executor {
       cache_.emplace(k_, budget);
     }
     host_masks_.push_back(hb.mask);
+    for (std::size_t r = 0; r < hb.tokens(); ++r) real_tokens_ += hb.is_token(r) ? 1 : 0;
     cache_->push(hb);
   }
 
   void collect(const decoder_spec& spec, const decoder_layer_weights& w, statistic_set need, layer_context& ctx) {
     layer_.emplace(device_decoder_layer<K>::upload(k_, w));
     const std::array<const linear_weights*, 7> ls{&w.q_proj, &w.k_proj, &w.v_proj, &w.o_proj, &w.gate_proj, &w.up_proj, &w.down_proj};
+    const bool awq_device = need.contains(statistic::samples) && opt_.awq_on_device && awq_samples_fit(spec);
     for (std::size_t li = 0; li < 7; ++li) {
       if (!owns_input_statistics(li)) continue;
       const std::string in = oneshot_inputs[li];
       input_statistics& st = ctx.inputs[in];
+      device_hessian_accumulator<K>* h_raw = nullptr;
+      device_samples<K>* s_raw = nullptr;
       if (need.contains(statistic::hessian)) {
         auto h = std::make_unique<device_hessian_accumulator<K>>(
             k_, ls[li]->in_features, opt_.bf16_hessian ? hessian_precision::bf16 : hessian_precision::fp32);
-        device_hessian_accumulator<K>* raw = h.get();
-        st.on_rescale = [raw](std::span<const float> s) { raw->rescale(s); };
+        h_raw = h.get();
         hessians_[in] = std::move(h);
       }
+      if (awq_device) {  // AWQ's grid loss runs on them (awq_device.hpp)
+        auto smp = std::make_unique<device_samples<K>>(k_, ls[li]->in_features);
+        s_raw = smp.get();
+        samples_[in] = std::move(smp);
+      }
+      if (h_raw != nullptr || s_raw != nullptr)
+        st.on_rescale = [h_raw, s_raw](std::span<const float> s) {
+          if (h_raw != nullptr) h_raw->rescale(s);
+          if (s_raw != nullptr) s_raw->rescale(s);
+        };
     }
+    if (!samples_.empty())
+      ctx.make_parent_block = [this](const awq_mapping& m, std::string_view input, std::span<const matrix_view<const float>> balance,
+                                     const linear_weight* down) -> std::unique_ptr<any_parent_block> {
+        auto it = samples_.find(input);
+        if (it == samples_.end()) return nullptr;
+        return make_device_parent_block(k_, it->second->view(), m, balance, down);
+      };
     if (!cache_) return;
     const statistic_set host_side = host_statistics(need);
     std::size_t b = 0;
@@ -113,6 +138,7 @@ class device_layer_executor {
             if (!owns_input_statistics(x.linear)) return;
             const std::string in = oneshot_inputs[x.linear];
             if (auto it = hessians_.find(in); it != hessians_.end()) it->second->add(x.x, x.mask, x.batch);
+            if (auto it = samples_.find(in); it != samples_.end()) it->second->add(x.x, x.mask);
             feed_host_side(in, ctx.inputs[in], need, host_side, x, host_mask);
           });
           ++b;
@@ -138,6 +164,7 @@ class device_layer_executor {
 
   void propagate(const decoder_spec&, const decoder_layer_weights& w) {
     hessians_.clear();  // every GPTQ has run: free their memory before the upload
+    samples_.clear();   // and AWQ
     layer_.reset();
     layer_.emplace(device_decoder_layer<K>::upload(k_, w));
     if (cache_) cache_->for_each([&](device_hidden_batch<K>& hb) { forward_.run(*layer_, hb); }, true);
@@ -145,6 +172,7 @@ class device_layer_executor {
 
   void end_layer() {
     hessians_.clear();
+    samples_.clear();
     layer_.reset();
   }
   void clear() {
@@ -164,6 +192,17 @@ class device_layer_executor {
   }
 
  private:
+  /// Whether the device samples of every input and the largest AWQ block (the gated MLP's fp
+  /// output and scratch, its weights) fit in the free device memory, with room for a doubling of
+  /// the samples' buffers and 25 % slack; else AWQ's grid loss stays on the host copies.
+  bool awq_samples_fit(const decoder_spec& s) const {
+    const std::uint64_t t = real_tokens_, h = s.hidden_size, in = s.intermediate_size;
+    const std::uint64_t chunk = std::min<std::uint64_t>(t, awq_device_chunk_tokens);
+    const std::uint64_t samples = t * (h + s.q_dim() + h + in);
+    const std::uint64_t block = t * h + chunk * (2 * in + h) + 3 * h * in;
+    return (2 * samples + block) * sizeof(float) * 5 / 4 <= k_.free_device_bytes();
+  }
+
   /// The statistics fed on the host side: on a host policy everything but the Hessian; on a
   /// device only the samples (min/max and mean |x| have device collectors).
   static statistic_set host_statistics(statistic_set need) {
@@ -222,10 +261,12 @@ class device_layer_executor {
   std::vector<std::vector<std::uint8_t>> host_masks_;
   std::optional<device_decoder_layer<K>> layer_;
   std::map<std::string, std::unique_ptr<device_hessian_accumulator<K>>> hessians_;
+  std::map<std::string, std::unique_ptr<device_samples<K>>, std::less<>> samples_;  ///< AWQ's inputs, padding dropped
   std::map<std::string, device_channel_minmax> minmax_;
   std::map<std::string, device_channel_absmean> absmean_;
   device_hidden_batch<K> scratch_;
   std::uint64_t device_cache_bytes_ = 0, pinned_cache_bytes_ = 0;  ///< as they were before clear()
+  std::uint64_t real_tokens_ = 0;  ///< calibration tokens pushed (padding excluded)
 };
 
 }  // namespace detail

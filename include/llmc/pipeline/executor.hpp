@@ -46,6 +46,9 @@ struct device_oneshot_options {
   /// 0: the device's free memory minus what one layer's work needs.
   std::uint64_t device_cache_limit = 0;
   int device = 0;  ///< CUDA device ordinal
+  /// AWQ's grid loss on the Linear inputs kept in device memory (method/awq_device.hpp); false:
+  /// on the host copies of the samples (awq.hpp's host blocks), as the CPU pipeline does.
+  bool awq_on_device = true;
 };
 
 /// Where an executor kept the batches, for oneshot_report.
