@@ -147,9 +147,9 @@ TEST_CASE("cuda gemm matches the host gemm for row- and column-major operands") 
                                         expect.view());
       dbuf<float> da(a.buf), db(b.buf), dc(c.buf);
       if (beta == 0.0f) thrust::fill(dc.v.begin(), dc.v.end(), std::nanf(""));
-      dense_kernels<cuda_backend>::gemm(ctx(), 1.25f, device_view<const float>(da.data(), m, k, a.rs, a.cs),
-                                        device_view<const float>(db.data(), k, n, b.rs, b.cs), beta,
-                                        device_view<float>(dc.data(), m, n, c.rs, c.cs));
+      dense_kernels<cuda_backend>::gemm(ctx(), 1.25f, cuda_view<const float>(da.data(), m, k, a.rs, a.cs),
+                                        cuda_view<const float>(db.data(), k, n, b.rs, b.cs), beta,
+                                        cuda_view<float>(dc.data(), m, n, c.rs, c.cs));
       ctx().synchronize();
       c.buf = dc.host();
       const double scale = max_abs(expect.storage());
@@ -167,8 +167,8 @@ TEST_CASE("cuda syrk, cholesky, invert_lower and gemm_bf16 match the host kernel
       matrix<float> expect(n, n, 5.0f);
       dense_kernels<host_backend>::syrk(t, 0.5f, cview(a), 0.0f, expect.view());
       dbuf<float> da(av), dc(std::vector<float>(n * n, 5.0f));
-      const device_view<float> cview_d = col_major ? device_view<float>(dc.data(), n, n, 1, n) : device_view<float>(dc.data(), n, n);
-      dense_kernels<cuda_backend>::syrk(ctx(), t, 0.5f, device_view<const float>(da.data(), n, k), 0.0f, cview_d);
+      const cuda_view<float> cview_d = col_major ? cuda_view<float>(dc.data(), n, n, 1, n) : cuda_view<float>(dc.data(), n, n);
+      dense_kernels<cuda_backend>::syrk(ctx(), t, 0.5f, cuda_view<const float>(da.data(), n, k), 0.0f, cview_d);
       ctx().synchronize();
       const auto got = dc.host();
       const double scale = max_abs(expect.storage());
@@ -191,7 +191,7 @@ TEST_CASE("cuda syrk, cholesky, invert_lower and gemm_bf16 match the host kernel
   for (bool col_major : {false, true}) {
     std::vector<float> buf(spd.storage().begin(), spd.storage().end());  // symmetric: same both ways
     dbuf<float> d(buf);
-    const device_view<float> v = col_major ? device_view<float>(d.data(), n, n, 1, n) : device_view<float>(d.data(), n, n);
+    const cuda_view<float> v = col_major ? cuda_view<float>(d.data(), n, n, 1, n) : cuda_view<float>(d.data(), n, n);
     REQUIRE(dense_kernels<cuda_backend>::cholesky(ctx(), v) == 0);
     auto got = d.host();
     auto at = [&](std::size_t i, std::size_t j) { return col_major ? got[j * n + i] : got[i * n + j]; };
@@ -210,14 +210,14 @@ TEST_CASE("cuda syrk, cholesky, invert_lower and gemm_bf16 match the host kernel
   const std::size_t info = dense_kernels<host_backend>::cholesky(bad_host.view());
   CHECK(info == 7);
   dbuf<float> dbad(std::vector<float>(bad.storage().begin(), bad.storage().end()));
-  CHECK(dense_kernels<cuda_backend>::cholesky(ctx(), device_view<float>(dbad.data(), n, n)) == info);
+  CHECK(dense_kernels<cuda_backend>::cholesky(ctx(), cuda_view<float>(dbad.data(), n, n)) == info);
   // bf16 GEMM: exact bf16 products accumulated in fp32, against the host emulation.
   const auto xb = matrix<bfloat16>::from(a, [](float f) { return bfloat16(f); });
   std::vector<bfloat16> xbv(xb.storage().begin(), xb.storage().end());
   dbuf<bfloat16> dx(xbv);
   dbuf<float> dh(n * n);
-  const device_view<const bfloat16> xv(dx.data(), n, k);
-  dense_kernels<cuda_backend>::gemm_bf16(ctx(), 1.0f, xv, xv.transposed(), 0.0f, device_view<float>(dh.data(), n, n));
+  const cuda_view<const bfloat16> xv(dx.data(), n, k);
+  dense_kernels<cuda_backend>::gemm_bf16(ctx(), 1.0f, xv, xv.transposed(), 0.0f, cuda_view<float>(dh.data(), n, n));
   ctx().synchronize();
   matrix<float> expect(n, n);
   host_dense_policy::gemm_bf16(1.0f, cview(xb), cview(xb).transposed(), 0.0f, expect.view());
@@ -230,8 +230,8 @@ TEST_CASE("cuda error paths name the call") {
   dbuf<float> d(16);
   // A view cuBLAS cannot take: rejected before any call.
   const std::string e = error_id_of([&] {
-    dense_kernels<cuda_backend>::gemm(ctx(), 1.0f, device_view<const float>(d.data(), 2, 2, 4, 2),
-                                      device_view<const float>(d.data(), 2, 2), 0.0f, device_view<float>(d.data(), 2, 2));
+    dense_kernels<cuda_backend>::gemm(ctx(), 1.0f, cuda_view<const float>(d.data(), 2, 2, 4, 2),
+                                      cuda_view<const float>(d.data(), 2, 2), 0.0f, cuda_view<float>(d.data(), 2, 2));
   });
   CHECK(e.rfind("llmc.cuda.110 ", 0) == 0);
   // A failing runtime call.
@@ -252,7 +252,7 @@ TEST_CASE("cuda error paths name the call") {
   CHECK(b.find("CUBLAS_STATUS_INVALID_VALUE") != std::string::npos);
   // The context still works afterwards.
   thrust::fill(d.v.begin(), d.v.begin() + 1, 4.0f);
-  CHECK(dense_kernels<cuda_backend>::cholesky(ctx(), device_view<float>(d.data(), 1, 1)) == 0);
+  CHECK(dense_kernels<cuda_backend>::cholesky(ctx(), cuda_view<float>(d.data(), 1, 1)) == 0);
   CHECK(d.host()[0] == 2.0f);
 }
 
@@ -269,8 +269,8 @@ TEST_CASE("device Hessian accumulator matches the host accumulator") {
   for (std::size_t r0 = 0; r0 < tokens; r0 += 350) {
     ref.add(cview(x).block(r0, 0, 350, cols));
     ref16.add(cview(xr).block(r0, 0, 350, cols));
-    h32.add(device_view<const float>(dx.data() + r0 * cols, 350, cols));
-    h16.add(device_view<const float>(dx.data() + r0 * cols, 350, cols));
+    h32.add(cuda_view<const float>(dx.data() + r0 * cols, 350, cols));
+    h16.add(cuda_view<const float>(dx.data() + r0 * cols, 350, cols));
   }
   const matrix<float> a = ref.hessian(), b = h32.hessian_host(), c = ref16.hessian(), d = h16.hessian_host();
   const double scale = max_abs(a.storage());
@@ -300,7 +300,7 @@ void gptq_parity(const quant_args& a, act_order act, std::size_t rows, std::size
   std::vector<T> wh(w.storage().begin(), w.storage().end());
   dbuf<T> dw(wh);
   dbuf<float> dh(std::vector<float>(h.storage().begin(), h.storage().end()));
-  const auto dev = gptq_device_solve(k, m, device_view<const T>(dw.data(), rows, cols), device_view<const float>(dh.data(), cols, cols));
+  const auto dev = gptq_device_solve(k, m, cuda_view<const T>(dw.data(), rows, cols), cuda_view<const float>(dh.data(), cols, cols));
   const quantized_tensor& qa = host.quantized;
   const quantized_tensor& qb = dev.host.quantized;
   std::size_t differ = 0, far = 0;
@@ -342,14 +342,14 @@ TEST_CASE("cuda gemm_tf32 and strided-batched gemms match the host gemm") {
              blk = static_cast<std::ptrdiff_t>(rows * keys);
   for (bool tf32 : {false, true}) {
     CAPTURE(tf32);
-    const device_view<const float> q(dq.data(), rows, hd, static_cast<std::ptrdiff_t>(qd), 1);
-    const device_view<const float> kt = device_view<const float>(dk.data(), keys, hd, static_cast<std::ptrdiff_t>(kvd), 1).transposed();
-    const device_view<float> sc(ds.data(), rows, keys, 1, static_cast<std::ptrdiff_t>(rows));
+    const cuda_view<const float> q(dq.data(), rows, hd, static_cast<std::ptrdiff_t>(qd), 1);
+    const cuda_view<const float> kt = cuda_view<const float>(dk.data(), keys, hd, static_cast<std::ptrdiff_t>(kvd), 1).transposed();
+    const cuda_view<float> sc(ds.data(), rows, keys, 1, static_cast<std::ptrdiff_t>(rows));
     if (tf32) k.gemm_strided_batched_tf32(0.125f, q, sgh, kt, shd, 0.0f, sc, blk, nkv);
     else k.gemm_strided_batched(0.125f, q, sgh, kt, shd, 0.0f, sc, blk, nkv);
-    const device_view<const float> p(ds.data(), rows, keys, 1, static_cast<std::ptrdiff_t>(rows));
-    const device_view<const float> v(dk.data(), keys, hd, static_cast<std::ptrdiff_t>(kvd), 1);
-    const device_view<float> o(dout.data(), rows, hd, static_cast<std::ptrdiff_t>(qd), 1);
+    const cuda_view<const float> p(ds.data(), rows, keys, 1, static_cast<std::ptrdiff_t>(rows));
+    const cuda_view<const float> v(dk.data(), keys, hd, static_cast<std::ptrdiff_t>(kvd), 1);
+    const cuda_view<float> o(dout.data(), rows, hd, static_cast<std::ptrdiff_t>(qd), 1);
     if (tf32) k.gemm_strided_batched_tf32(1.0f, p, blk, v, shd, 0.0f, o, sgh, nkv);
     else k.gemm_strided_batched(1.0f, p, blk, v, shd, 0.0f, o, sgh, nkv);
     const std::vector<float> got_s = ds.host(), got_o = dout.host();
@@ -377,8 +377,8 @@ TEST_CASE("cuda gemm_tf32 and strided-batched gemms match the host gemm") {
   const std::size_t t = 96, in = 256, out = 80;
   const auto xv = random_values(t * in, 23), wv = random_values(out * in, 24);
   dbuf<float> dx(xv), dw(wv), dy(t * out);
-  k.gemm_tf32(1.0f, device_view<const float>(dx.data(), t, in), device_view<const float>(dw.data(), out, in).transposed(), 0.0f,
-              device_view<float>(dy.data(), t, out));
+  k.gemm_tf32(1.0f, cuda_view<const float>(dx.data(), t, in), cuda_view<const float>(dw.data(), out, in).transposed(), 0.0f,
+              cuda_view<float>(dy.data(), t, out));
   std::vector<float> want(t * out);
   dense_kernels<host_backend>::gemm(1.0f, matrix_view<const float>(xv.data(), t, in),
                                     matrix_view<const float>(wv.data(), out, in).transposed(), 0.0f,
@@ -520,11 +520,11 @@ TEST_CASE("device Hessian on the GPU: padding mask and rescale") {
   dbuf<float> dx(v);
   dbuf<std::uint8_t> dm(mask);
   ref.add(cview(x), mask, 4);
-  dev.add(device_view<const float>(dx.data(), rows, cols), dm.data(), 4);
+  dev.add(cuda_view<const float>(dx.data(), rows, cols), dm.data(), 4);
   const std::vector<std::uint8_t> pad(200, 0);
   dbuf<std::uint8_t> dpad(pad);
   ref.add(cview(x).block(0, 0, 200, cols), pad, 1);
-  dev.add(device_view<const float>(dx.data(), 200, cols), dpad.data(), 1);
+  dev.add(cuda_view<const float>(dx.data(), 200, cols), dpad.data(), 1);
   CHECK(dev.samples() == ref.samples());
   CHECK(dev.tokens() == ref.tokens());
   const matrix<float> a = ref.hessian(), b = dev.hessian_host();
@@ -535,7 +535,7 @@ TEST_CASE("device Hessian on the GPU: padding mask and rescale") {
   hessian_accumulator ref16(cols);
   ref16.add(cview(xr), mask, 4);
   device_hessian_accumulator<cuda_dense_policy> dev16(k, cols, hessian_precision::bf16);
-  dev16.add(device_view<const float>(dx.data(), rows, cols), dm.data(), 4);
+  dev16.add(cuda_view<const float>(dx.data(), rows, cols), dm.data(), 4);
   CHECK(dev16.tokens() == ref16.tokens());
   const matrix<float> c16 = ref16.hessian(), d16 = dev16.hessian_host();
   for (std::size_t i = 0; i < c16.size(); ++i) REQUIRE(std::fabs(c16.data()[i] - d16.data()[i]) <= 1e-4 * scale);
@@ -577,7 +577,7 @@ TEST_CASE("gptq_device_apply on the GPU matches gptq::apply") {
   dbuf<std::uint8_t> dm(mask);
   // (x was scaled on the host after xv was drawn: upload the scaled values.)
   thrust::copy(x.storage().begin(), x.storage().end(), dx.v.begin());
-  dh.add(device_view<const float>(dx.data(), 1024, 256), dm.data(), 4);
+  dh.add(cuda_view<const float>(dx.data(), 1024, 256), dm.data(), 4);
   constexpr quant_args g32{.num_bits = 4, .strategy = quant_strategy::group, .group_size = 32};
   const std::vector<quant_args> schemes{g32, static_cast<quant_args>(presets::NVFP4A16{}.weights)};
   for (const quant_args& a : schemes) {
@@ -651,7 +651,7 @@ TEST_CASE("Thrust's out-of-memory under cuda_dense_policy::guard is llmc.cuda.10
   CHECK(e.find("huge buffer") != std::string::npos);
   // The context still works afterwards.
   dbuf<float> d(std::vector<float>{4.0f});
-  CHECK(dense_kernels<cuda_backend>::cholesky(ctx(), device_view<float>(d.data(), 1, 1)) == 0);
+  CHECK(dense_kernels<cuda_backend>::cholesky(ctx(), cuda_view<float>(d.data(), 1, 1)) == 0);
   CHECK(d.host()[0] == 2.0f);
 }
 
