@@ -57,18 +57,7 @@ double heldout_perplexity(const fs::path& dir) {
 oneshot_args fast_args(const fs::path& out) { return test_support::fixture_args(out, 512, 32, 4); }
 
 
-std::string w4a16_recipe(const std::string& modifier) {
-  return "quant_stage:\n  quant_modifiers:\n    " + modifier + R"(:
-      ignore: [lm_head]
-      config_groups:
-        group_0:
-          targets: ["re:.*(q|k|v|o|gate|up)_proj$"]
-          weights: {num_bits: 4, type: int, symmetric: true, strategy: group, group_size: 32}
-        group_1:
-          targets: ["re:.*down_proj$"]
-          weights: {num_bits: 4, type: int, symmetric: true, strategy: channel}
-)";
-}
+using test_support::w4a16_recipe;
 
 /// Every module of the written checkpoint decompresses to exactly the weight oneshot used.
 void check_read_back(const oneshot_report& rep, std::size_t expect_quantized) {

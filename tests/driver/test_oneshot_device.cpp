@@ -12,13 +12,10 @@
 // where the batches were cached (device or pinned) must not change a single byte.
 #include <doctest/doctest.h>
 
-#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <string>
 
 #include "llmc/io/safetensors.hpp"
@@ -31,28 +28,12 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct work_folder {
-  fs::path path;
-  work_folder() : path(fs::temp_directory_path() / ("llmc-device-" + std::to_string(::getpid()))) {
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~work_folder() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
 const fs::path& work_dir() {
-  static const work_folder w;
+  static const test_support::work_folder w("llmc-device");
   return w.path;
 }
 
-std::string read_file(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+using test_support::read_file;
 
 /// Padded batches: one sample per line of the calibration text, 4 per batch, up to 128 tokens.
 oneshot_args padded_args(const std::string& name) {
@@ -121,7 +102,7 @@ void check_same_layout(const oneshot_report& host, const oneshot_report& dev) {
   CHECK(host.calibration_tokens == dev.calibration_tokens);
 }
 
-oneshot_report run_pair(const char* recipe_text, const std::string& name, oneshot_report& host) {
+oneshot_report run_pair(const std::string& recipe_text, const std::string& name, oneshot_report& host) {
   const pipeline::recipe r = pipeline::parse_recipe(recipe_text, name);
   host = oneshot(padded_args(name + "-host"), r);
   const oneshot_report dev = oneshot_on(host_dense_policy{}, padded_args(name + "-device"), r, {}, "host-policy");
@@ -131,36 +112,8 @@ oneshot_report run_pair(const char* recipe_text, const std::string& name, onesho
   return dev;
 }
 
-const char* const w4a16_gptq = R"(
-quant_stage:
-  quant_modifiers:
-    GPTQModifier:
-      ignore: [lm_head]
-      config_groups:
-        group_0:
-          targets: ["re:.*(q|k|v|o|gate|up)_proj$"]
-          weights: {num_bits: 4, type: int, symmetric: true, strategy: group, group_size: 32}
-        group_1:
-          targets: ["re:.*down_proj$"]
-          weights: {num_bits: 4, type: int, symmetric: true, strategy: channel}
-      actorder: static
-)";
-
-const char* const w4a16_awq = R"(
-quant_stage:
-  quant_modifiers:
-    AWQModifier:
-      duo_scaling: true
-    QuantizationModifier:
-      ignore: [lm_head]
-      config_groups:
-        group_0:
-          targets: ["re:.*(q|k|v|o|gate|up)_proj$"]
-          weights: {num_bits: 4, type: int, symmetric: true, strategy: group, group_size: 32}
-        group_1:
-          targets: ["re:.*down_proj$"]
-          weights: {num_bits: 4, type: int, symmetric: true, strategy: channel}
-)";
+const std::string w4a16_gptq = test_support::w4a16_recipe("GPTQModifier", "", "      actorder: static\n");
+const std::string w4a16_awq = test_support::w4a16_recipe("QuantizationModifier", "    AWQModifier:\n      duo_scaling: true\n");
 
 }  // namespace
 

@@ -4,11 +4,8 @@
 // bytes as their YAML equivalents. Small calibration (8 x 256 tokens) keeps each run short.
 #include <doctest/doctest.h>
 
-#include <unistd.h>
 
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -26,20 +23,9 @@ using test_support::fixtures;
 using test_support::model_dir;
 using test_support::w8a8_recipe;
 
-/// A private folder per test process, removed at exit; outputs go inside it so leftovers can be counted.
-struct work_folder {
-  fs::path path;
-  work_folder() : path(fs::temp_directory_path() / ("llmc-recipes-" + std::to_string(::getpid()))) {
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~work_folder() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
+/// Outputs go inside a private folder so leftovers can be counted.
 const fs::path& work_dir() {
-  static const work_folder w;
+  static const test_support::work_folder w("llmc-recipes");
   return w.path;
 }
 
@@ -49,12 +35,7 @@ fs::path out_dir(const std::string& name) {
   return p;
 }
 
-std::string read_file(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+using test_support::read_file;
 
 oneshot_args small_args(const fs::path& out) { return test_support::fixture_args(out, 256, 8, 2); }
 
@@ -78,22 +59,8 @@ quant_stage:
 )";
 
 std::string awq_recipe(const std::string& mappings) {
-  return R"(
-quant_stage:
-  quant_modifiers:
-    AWQModifier:
-      duo_scaling: true
-)" + mappings + R"(
-    QuantizationModifier:
-      ignore: [lm_head]
-      config_groups:
-        group_0:
-          targets: ["re:.*(q|k|v|o|gate|up)_proj$"]
-          weights: {num_bits: 4, type: int, symmetric: true, strategy: group, group_size: 32}
-        group_1:
-          targets: ["re:.*down_proj$"]
-          weights: {num_bits: 4, type: int, symmetric: true, strategy: channel}
-)";
+  const std::string m = mappings.empty() || mappings.back() == '\n' ? mappings : mappings + "\n";
+  return test_support::w4a16_recipe("QuantizationModifier", "    AWQModifier:\n      duo_scaling: true\n" + m);
 }
 
 std::size_t leftover_spill_files() {
