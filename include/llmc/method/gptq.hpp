@@ -35,6 +35,7 @@
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "llmc/backend/kernels.hpp"
@@ -238,6 +239,26 @@ std::string gptq_note_message(const gptq_result<T>& res) {
     msg = "Cholesky failed at every damping (last " + std::to_string(res.attempts.back().fraction) + "): rounded to nearest";
   if (res.dead_columns) msg += ", " + std::to_string(res.dead_columns) + " dead input column(s) zeroed";
   return msg;
+}
+
+/// min(0, .) and max(0, .) over the Linears of a group with tensor_group (NVFP4) weight args, each
+/// weight rounded to its model dtype: the range of the joint global scale vLLM's fused q/k/v and
+/// gate/up layers share (spec §4.5). Both GPTQ paths (gptq::apply, gptq_device_apply) use it.
+template <quantization_scheme S>
+std::pair<float, float> joint_tensor_group_range(const S& scheme, const std::vector<linear_weight*>& group) {
+  float lo = 0.0f, hi = 0.0f;
+  for (const linear_weight* l : group) {
+    if (weight_args_for(scheme, *l).strategy != quant_strategy::tensor_group) continue;
+    with_model_dtype(l->dtype, [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      for (float v : l->weight.storage()) {
+        const float t = compute_dtype<T>::round(v);
+        lo = std::min(lo, t);
+        hi = std::max(hi, t);
+      }
+    });
+  }
+  return {lo, hi};
 }
 
 }  // namespace detail
@@ -538,18 +559,7 @@ struct gptq {
       if (group.empty()) continue;
       const hessian_accumulator& acc = ctx.input_of(*group.front()).hessian;
       std::optional<gptq_factor> factors[2];
-      float joint_min = 0.0f, joint_max = 0.0f;
-      for (linear_weight* l : group) {
-        if (weight_args_for(scheme, *l).strategy != quant_strategy::tensor_group) continue;
-        detail::with_model_dtype(l->dtype, [&](auto tag) {
-          using T = typename decltype(tag)::type;
-          for (float v : l->weight.storage()) {
-            const float t = compute_dtype<T>::round(v);
-            joint_min = std::min(joint_min, t);
-            joint_max = std::max(joint_max, t);
-          }
-        });
-      }
+      const auto [joint_min, joint_max] = detail::joint_tensor_group_range(scheme, group);
       for (linear_weight* l : group) {
         const quant_args a = weight_args_for(scheme, *l);
         const bool ordered = resolve_actorder(a) != act_order::none;

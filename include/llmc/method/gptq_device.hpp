@@ -532,18 +532,7 @@ void gptq_device_apply_layer(const K& k, const gptq<S>& m, layer_context& ctx, L
       LLMC_THROW(config_error, "llmc.method.304",
                  "gptq: the Hessian has no calibration sample; run calibration data through the layer first");
     std::optional<device_gptq_factor<K>> factors[2];
-    float joint_min = 0.0f, joint_max = 0.0f;
-    for (linear_weight* l : group) {
-      if (weight_args_for(m.scheme, *l).strategy != quant_strategy::tensor_group) continue;
-      detail::with_model_dtype(l->dtype, [&](auto tag) {
-        using T = typename decltype(tag)::type;
-        for (float v : l->weight.storage()) {
-          const float t = compute_dtype<T>::round(v);
-          joint_min = std::min(joint_min, t);
-          joint_max = std::max(joint_max, t);
-        }
-      });
-    }
+    const auto [joint_min, joint_max] = detail::joint_tensor_group_range(m.scheme, group);
     for (linear_weight* l : group) {
       const quant_args a = weight_args_for(m.scheme, *l);
       const bool ordered = m.resolve_actorder(a) != act_order::none;
