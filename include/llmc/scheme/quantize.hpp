@@ -17,6 +17,10 @@
 #include <span>
 #include <vector>
 
+#if defined(__CUDACC__)
+#include <cuda_fp8.h>  // sm_89+: the hardware E4M3 conversion in quantize_element
+#endif
+
 #include "llmc/core/config.hpp"
 #include "llmc/core/error.hpp"
 #include "llmc/core/parallel.hpp"
@@ -98,7 +102,16 @@ LLMC_HOST_DEVICE LLMC_ALWAYS_INLINE std::uint8_t quantize_element(float x, float
     std::uint32_t a = u & 0x7FFFFFFFu;
     a = a < 0x43E00000u ? a : 0x43E00000u;
     const std::uint32_t sign = (detail::float_to_bits(q) >> 24) & 0x80u;
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 890
+    // Ada/Hopper: the hardware conversion (cvt.rn.satfinite.e4m3x2.f32: round to nearest even) of
+    // the clamped value carrying q's sign gives the same code as the integer path below, which
+    // sm_80 (no FP8 conversion instruction) and the host keep (tests/thrust: bit-identical).
+    const float clamped = detail::bits_to_float(a | (sign << 24));
+    const auto hw = static_cast<std::uint8_t>(__nv_cvt_float_to_fp8(clamped, __NV_SATFINITE, __NV_E4M3));
+    return q == q ? hw : static_cast<std::uint8_t>(0x7Fu | sign);
+#else
     return static_cast<std::uint8_t>((q == q ? e4m3_magnitude_code(a) : 0x7Fu) | sign);
+#endif
   } else {
     // FP4 (NVFP4 with its fp32 effective scale, MX with a power-of-two scale): fp32 division,
     // clamp, then compressed-tensors' eager cast_to_fp4, which rounds to bf16 before applying the
