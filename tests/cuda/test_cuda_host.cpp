@@ -1230,7 +1230,7 @@ double max_relative(const std::vector<double>& a, const std::vector<double>& b) 
 device_samples<host_dense_policy> padded_samples(const host_dense_policy& k, const matrix<float>& x) {
   device_samples<host_dense_policy> s(k, x.cols());
   const std::size_t half = x.rows() / 2;
-  for (const auto [r0, r1] : {std::pair{std::size_t{0}, half}, std::pair{half, x.rows()}}) {
+  for (const auto& [r0, r1] : {std::pair{std::size_t{0}, half}, std::pair{half, x.rows()}}) {
     std::vector<float> rows;
     std::vector<std::uint8_t> mask;
     for (std::size_t r = r0; r < r1; ++r) {

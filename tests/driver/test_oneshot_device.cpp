@@ -225,7 +225,7 @@ TEST_CASE("device executor on the host: AWQ W4A16 with the grid loss on the devi
       ++on_device;
       CHECK(h.message.find("(device") == std::string::npos);
       // Same executor, same samples: the device loss is the host blocks' loss.
-      for (const auto [a, b] : {std::pair{h.before, d.before}, std::pair{h.after, d.after}}) {
+      for (const auto& [a, b] : {std::pair{h.before, d.before}, std::pair{h.after, d.after}}) {
         worst_same_inputs = std::max(worst_same_inputs, relative(a, b));
         CHECK_MESSAGE(relative(a, b) <= 1e-9, d.target << ": " << a << " vs " << b);
       }
@@ -235,7 +235,7 @@ TEST_CASE("device executor on the host: AWQ W4A16 with the grid loss on the devi
       // differ by up to a few per cent (a choice may move one grid step: measured, below).
       if (l == 0) {
         CHECK_MESSAGE(ratio_text(d.message) == ratio_text(c.message), d.message << " | " << c.message);
-        for (const auto [a, b] : {std::pair{c.before, d.before}, std::pair{c.after, d.after}}) {
+        for (const auto& [a, b] : {std::pair{c.before, d.before}, std::pair{c.after, d.after}}) {
           worst_layer0 = std::max(worst_layer0, relative(a, b));
           CHECK_MESSAGE(relative(a, b) <= 1e-6, d.target << ": " << a << " vs " << b);
         }

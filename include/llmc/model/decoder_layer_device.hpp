@@ -12,9 +12,9 @@
 // element-wise steps are Thrust functors on k.exec() (no step waits for the device); RMSNorm
 // statistics are double partial sums of 32 columns, then one per row.
 // Attention, per sequence and per chunk of query rows [t0, t1) (keys [kbeg, t1): causal, and the
-// window's first key of row t0), with no gather: for each of the `group` query heads sharing a KV
-// head, one strided-batched GEMM over the KV heads (count num_kv_heads, head stride group * hd in
-// q, hd in k) writes scores scale * Q K^T, column-major per head so that adjacent threads of the
+// window's first key of row t0): keys and values are first repeated per query head (GQA's
+// repeat_kv, one functor each per call), then one strided-batched GEMM over all heads (count
+// num_heads, head stride hd) writes scores scale * Q K^T, column-major per head so that adjacent threads of the
 // softmax functors (max-subtracted, float exp, double sums, fully masked row -> 0; parallel over
 // 32-key segments of every row, then per row) touch adjacent addresses; then P V the same way
 // straight into the heads' columns of the attention output. The score buffer is bounded by
@@ -248,6 +248,16 @@ struct fwd_add {
   const float* a;
   LLMC_HOST_DEVICE void operator()(std::size_t i) const { y[i] += a[i]; }
 };
+/// Grouped-query attention's repeat_kv: dst [T, heads * hd], head h = src's KV head h / group.
+struct fwd_repeat_kv {
+  const float* src;
+  float* dst;
+  std::size_t kv_dim, q_dim, hd, group;
+  LLMC_HOST_DEVICE void operator()(std::size_t i) const {
+    const std::size_t t = i / q_dim, c = i % q_dim;
+    dst[i] = src[t * kv_dim + (c / hd / group) * hd + c % hd];
+  }
+};
 /// g = silu(g) * u = g / (1 + e^-g) * u.
 struct fwd_silu_mul {
   float* g;
@@ -381,7 +391,7 @@ class device_decoder_forward {
   [[nodiscard]] std::uint64_t scratch_bytes() const noexcept {
     std::uint64_t f = x_.size() + q_.size() + k_buf_.size() + v_.size() + attn_.size() + proj_.size() + gate_.size() +
                       up_.size() + scores_.size() + cos_.size() + sin_.size() + inv_.size() + row_max_.size() +
-                      row_inv_.size();
+                      row_inv_.size() + k_rep_.size() + v_rep_.size();
     return f * sizeof(float) + (ss_.size() + row_sum_.size()) * sizeof(double);
   }
 
@@ -485,7 +495,7 @@ class device_decoder_forward {
   void attention(std::size_t B, std::size_t S, std::size_t window, const std::uint8_t* mask, const float* q, const float* kk,
                  const float* v, float* out) {
     const std::size_t hd = s_.head_dim, nh = s_.num_heads, nkv = s_.num_kv_heads, group = nh / nkv;
-    const auto qd = static_cast<std::ptrdiff_t>(s_.q_dim()), kvd = static_cast<std::ptrdiff_t>(s_.kv_dim());
+    const auto qd = static_cast<std::ptrdiff_t>(s_.q_dim());
     const auto shd = static_cast<std::ptrdiff_t>(hd);
     const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(hd)));
     const std::size_t chunk = attention_chunk(S);
@@ -498,21 +508,32 @@ class device_decoder_forward {
     float* pmax = raw_data(row_max_);
     double* psum = raw_data(row_sum_);
     float* rinv = raw_data(row_inv_);
+    // Keys and values repeated per query head (transformers' repeat_kv), so that one strided-batched
+    // GEMM covers every head of a chunk: 2 GEMMs per chunk instead of 2 x group (the products are
+    // small, so the launches, not the FLOPs, bound a calibration forward's attention).
+    const float* kh = kk;
+    const float* vh = v;
+    if (group > 1) {
+      const std::size_t T = B * S;
+      detail::ensure_size(k_rep_, T * s_.q_dim());
+      detail::ensure_size(v_rep_, T * s_.q_dim());
+      for_n(T * s_.q_dim(), detail::fwd_repeat_kv{kk, raw_data(k_rep_), s_.kv_dim(), s_.q_dim(), hd, group});
+      for_n(T * s_.q_dim(), detail::fwd_repeat_kv{v, raw_data(v_rep_), s_.kv_dim(), s_.q_dim(), hd, group});
+      kh = raw_data(k_rep_);
+      vh = raw_data(v_rep_);
+    }
     for (std::size_t b = 0; b < B; ++b) {
       const std::uint8_t* key_ok = mask == nullptr ? nullptr : mask + b * S;
       for (std::size_t t0 = 0; t0 < S; t0 += chunk) {
         const std::size_t t1 = std::min(S, t0 + chunk), rows = t1 - t0;
         const std::size_t kbeg = window > 0 && t0 + 1 > window ? t0 + 1 - window : 0, keys = t1 - kbeg;
         const auto blk = static_cast<std::ptrdiff_t>(rows * keys);
-        // Keys / values of KV head g: rows kbeg..t1 of sequence b, columns g*hd.. (stride hd over g).
-        const view<const float> kt = view<const float>(kk + (b * S + kbeg) * s_.kv_dim(), keys, hd, kvd, 1).transposed();
-        const view<const float> vv(v + (b * S + kbeg) * s_.kv_dim(), keys, hd, kvd, 1);
-        for (std::size_t j = 0; j < group; ++j) {
-          // Query head g * group + j of KV head g; its scores are block j * nkv + g (column-major).
-          const view<const float> qj(q + (b * S + t0) * s_.q_dim() + j * hd, rows, hd, qd, 1);
-          const view<float> sj(sc + j * nkv * rows * keys, rows, keys, 1, static_cast<std::ptrdiff_t>(rows));
-          batched(scale, qj, static_cast<std::ptrdiff_t>(group) * shd, kt, shd, sj, blk, nkv);
-        }
+        // Head h: queries rows t0..t1, keys / values rows kbeg..t1 of sequence b, columns h*hd..
+        // (stride hd over h); its scores are block h, column-major (rows adjacent).
+        const view<const float> qh(q + (b * S + t0) * s_.q_dim(), rows, hd, qd, 1);
+        const view<const float> kt = view<const float>(kh + (b * S + kbeg) * s_.q_dim(), keys, hd, qd, 1).transposed();
+        const view<const float> vv(vh + (b * S + kbeg) * s_.q_dim(), keys, hd, qd, 1);
+        batched(scale, qh, shd, kt, shd, view<float>(sc, rows, keys, 1, static_cast<std::ptrdiff_t>(rows)), blk, nh);
         const std::size_t R = nh * rows, segs = (keys + detail::softmax_seg_cols - 1) / detail::softmax_seg_cols;
         const detail::fwd_softmax_geom geom{sc, key_ok, rows, keys, t0, kbeg, window, R, segs};
         for_n(segs * R, detail::fwd_softmax_part_max{geom, pmax});
@@ -520,11 +541,8 @@ class device_decoder_forward {
         for_n(segs * R, detail::fwd_softmax_part_exp{geom, pmax, psum});
         for_n(R, detail::fwd_softmax_row_inv{geom, psum, rinv});
         for_n(R * keys, detail::fwd_softmax_scale{geom, rinv});
-        for (std::size_t j = 0; j < group; ++j) {
-          const view<const float> pj(sc + j * nkv * rows * keys, rows, keys, 1, static_cast<std::ptrdiff_t>(rows));
-          const view<float> oj(out + (b * S + t0) * s_.q_dim() + j * hd, rows, hd, qd, 1);
-          batched(1.0f, pj, blk, vv, shd, oj, static_cast<std::ptrdiff_t>(group) * shd, nkv);
-        }
+        const view<const float> p(sc, rows, keys, 1, static_cast<std::ptrdiff_t>(rows));
+        batched(1.0f, p, blk, vv, shd, view<float>(out + (b * S + t0) * s_.q_dim(), rows, hd, qd, 1), shd, nh);
       }
     }
   }
@@ -568,7 +586,7 @@ class device_decoder_forward {
   decoder_spec s_;
   device_forward_options opt_;
   vec<double> inv_freq_;
-  vec<float> x_, q_, k_buf_, v_, attn_, proj_, gate_, up_, scores_, cos_, sin_, inv_, row_max_, row_inv_;
+  vec<float> x_, q_, k_buf_, v_, attn_, proj_, gate_, up_, scores_, cos_, sin_, inv_, row_max_, row_inv_, k_rep_, v_rep_;
   vec<double> ss_, row_sum_;
 };
 
