@@ -63,6 +63,7 @@
 #include "llmc/model/decoder_layer_device.hpp"
 #include "llmc/pipeline/device_activation_cache.hpp"
 #include "llmc/scheme/presets.hpp"
+#include "../support/forward_parity.hpp"
 #include "../support/random_decoder_layer.hpp"
 
 using namespace llmc;
@@ -391,46 +392,12 @@ TEST_CASE("cuda gemm_tf32 and strided-batched gemms match the host gemm") {
 
 namespace {
 
-struct gpu_forward_parity {
-  double out = 0.0, hook = 0.0;
-};
+using test_support::forward_parity;
 
-/// run_decoder_layer on the host vs device_decoder_forward<cuda_dense_policy>, layers chained on
-/// each side; max relative errors of the outputs and of the hooks' Linear inputs.
-gpu_forward_parity gpu_compare_forward(const decoder_spec& s, const std::vector<decoder_layer_weights>& layers, hidden_batch h,
-                                       device_forward_options opt) {
-  const cuda_dense_policy k(ctx());
-  device_decoder_forward<cuda_dense_policy> fwd(k, s, opt);
-  auto d = device_hidden_batch<cuda_dense_policy>::upload(k, h);
-  gpu_forward_parity r;
-  for (const auto& w : layers) {
-    std::vector<matrix<float>> host_in, dev_in;
-    std::vector<std::vector<std::uint8_t>> dev_mask;
-    forward_hooks hooks;
-    hooks.on_linear_input = [&](const linear_input& in) { host_in.push_back(matrix<float>::from(in.x)); };
-    const device_input_hook<cuda_dense_policy> hook = [&](const device_linear_input<cuda_backend>& in) {
-      matrix<float> x(in.x.rows(), in.x.cols());
-      k.download(in.x.data_handle(), x.size(), x.data());
-      dev_in.push_back(std::move(x));
-      std::vector<std::uint8_t> m(in.mask != nullptr ? in.batch * in.seq : 0);
-      if (!m.empty()) k.download(in.mask, m.size(), m.data());
-      dev_mask.push_back(std::move(m));
-    };
-    const auto dw = device_decoder_layer<cuda_dense_policy>::upload(k, w);
-    run_decoder_layer(s, w, h, hooks);
-    fwd.run(dw, d, hook);
-    hidden_batch got = h;
-    d.download_states(k, got);
-    r.out = std::max(r.out, test_support::max_rel_error(got.states.data(), h.states.data(), h.states.size()));
-    REQUIRE(dev_in.size() == 7);
-    REQUIRE(host_in.size() == 7);
-    for (std::size_t i = 0; i < 7; ++i) {
-      REQUIRE(dev_in[i].size() == host_in[i].size());
-      CHECK(dev_mask[i] == h.mask);
-      r.hook = std::max(r.hook, test_support::max_rel_error(dev_in[i].data(), host_in[i].data(), host_in[i].size()));
-    }
-  }
-  return r;
+/// The harness of support/forward_parity.hpp on the GPU.
+forward_parity gpu_compare_forward(const decoder_spec& s, const std::vector<decoder_layer_weights>& layers, const hidden_batch& h,
+                                   device_forward_options opt) {
+  return test_support::compare_forward(cuda_dense_policy(ctx()), s, layers, h, opt);
 }
 
 }  // namespace
@@ -475,9 +442,9 @@ TEST_CASE("device decoder forward on the GPU matches run_decoder_layer") {
     device_forward_options opt;
     if (v.chunk_rows > 0) opt.attention_score_floats = s.num_heads * S * v.chunk_rows;
     const hidden_batch h = test_support::random_batch(s, 3, S, 7, true, v.positions);
-    const gpu_forward_parity f32 = gpu_compare_forward(s, layers, h, opt);
+    const forward_parity f32 = gpu_compare_forward(s, layers, h, opt);
     opt.tf32_linears = true;
-    const gpu_forward_parity tf = gpu_compare_forward(s, layers, h, opt);
+    const forward_parity tf = gpu_compare_forward(s, layers, h, opt);
     std::printf("device forward on the GPU vs run_decoder_layer (%s): fp32 output %.2e, hooks %.2e; tf32 output %.2e, hooks %.2e\n",
                 v.name, f32.out, f32.hook, tf.out, tf.hook);
     CHECK(f32.out <= 1e-4);

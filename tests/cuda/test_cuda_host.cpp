@@ -73,6 +73,7 @@
 #include "llmc/pipeline/device_activation_cache.hpp"
 #include "llmc/scheme/presets.hpp"
 #include "support/error_id.hpp"
+#include "support/forward_parity.hpp"
 #include "support/random_decoder_layer.hpp"
 
 using namespace llmc;
@@ -1038,61 +1039,12 @@ TEST_CASE("Thrust's exceptions become cuda_error: thrust_guard and the policies'
 
 namespace {
 
-/// One Linear input as a hook saw it.
-struct seen_input {
-  std::size_t linear = 0, layer = 0, batch = 0, seq = 0;
-  matrix<float> x;
-  std::vector<std::uint8_t> mask;
-};
+using test_support::forward_parity;
 
-struct forward_parity {
-  double out = 0.0;   ///< max over layers of max |y_dev - y_host| / max |y_host|
-  double hook = 0.0;  ///< the same over every Linear input the hooks saw
-};
-
-/// Runs `layers` in order on `h` with run_decoder_layer and with device_decoder_forward on the host
-/// policy (each side on its own states), comparing outputs and hook inputs after every layer.
-forward_parity compare_forward(const decoder_spec& s, std::vector<decoder_layer_weights>& layers, hidden_batch h,
+/// The harness of support/forward_parity.hpp on the host policy.
+forward_parity compare_forward(const decoder_spec& s, const std::vector<decoder_layer_weights>& layers, const hidden_batch& h,
                                device_forward_options opt = {}, device_decoder_forward<host_dense_policy>* reuse = nullptr) {
-  const host_dense_policy k;
-  device_decoder_forward<host_dense_policy> own(k, s, opt);
-  device_decoder_forward<host_dense_policy>& fwd = reuse != nullptr ? *reuse : own;
-  auto d = device_hidden_batch<host_dense_policy>::upload(k, h);
-  forward_parity r;
-  for (auto& w : layers) {
-    std::vector<seen_input> host_in, dev_in;
-    forward_hooks hooks;
-    hooks.on_linear_input = [&](const linear_input& in) {
-      const auto all = w.linears();
-      const std::size_t idx = static_cast<std::size_t>(std::find(all.begin(), all.end(), &in.linear) - all.begin());
-      host_in.push_back({idx, in.layer, in.batch, in.seq, matrix<float>::from(in.x), {in.mask.begin(), in.mask.end()}});
-    };
-    const device_input_hook<host_dense_policy> hook = [&](const device_linear_input<host_backend>& in) {
-      std::vector<std::uint8_t> m;
-      if (in.mask != nullptr) m.assign(in.mask, in.mask + in.batch * in.seq);
-      dev_in.push_back({in.linear, in.layer, in.batch, in.seq, matrix<float>::from(in.x), std::move(m)});
-    };
-    const auto dw = device_decoder_layer<host_dense_policy>::upload(k, w);
-    run_decoder_layer(s, w, h, hooks);
-    fwd.run(dw, d, hook);
-    hidden_batch got = h;
-    d.download_states(k, got);
-    r.out = std::max(r.out, test_support::max_rel_error(got.states.data(), h.states.data(), h.states.size()));
-    REQUIRE(host_in.size() == 7);
-    REQUIRE(dev_in.size() == 7);
-    for (std::size_t i = 0; i < 7; ++i) {
-      CHECK(dev_in[i].linear == i);
-      CHECK(host_in[i].linear == i);
-      CHECK(dev_in[i].layer == w.index);
-      CHECK(dev_in[i].batch == h.batch);
-      CHECK(dev_in[i].seq == h.seq);
-      CHECK(dev_in[i].mask == host_in[i].mask);
-      REQUIRE(dev_in[i].x.rows() == host_in[i].x.rows());
-      REQUIRE(dev_in[i].x.cols() == host_in[i].x.cols());
-      r.hook = std::max(r.hook, test_support::max_rel_error(dev_in[i].x.data(), host_in[i].x.data(), host_in[i].x.size()));
-    }
-  }
-  return r;
+  return test_support::compare_forward(host_dense_policy{}, s, layers, h, opt, reuse);
 }
 
 }  // namespace

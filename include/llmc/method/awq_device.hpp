@@ -106,22 +106,6 @@ struct awq_mirror_lower {
   }
 };
 
-struct awq_row_kept {
-  const std::uint8_t* mask;
-  LLMC_HOST_DEVICE bool operator()(std::size_t r) const { return mask[r] != 0; }
-};
-
-/// out[i, c] = x(rows ? rows[i] : i, c), out row-major with x.cols() columns.
-struct awq_gather_rows {
-  matrix_view<const float, host_backend> x;  // backend tag only
-  const std::size_t* rows;
-  float* out;
-  LLMC_HOST_DEVICE void operator()(std::size_t idx) const {
-    const std::size_t i = idx / x.cols(), c = idx % x.cols();
-    out[idx] = x(rows != nullptr ? rows[i] : i, c);
-  }
-};
-
 /// x[idx] /= s[idx % cols] (input_statistics::rescale's float division).
 struct awq_divide_columns {
   float* x;
@@ -178,14 +162,14 @@ class device_samples {
       const std::size_t* idx = nullptr;
       if (mask != nullptr) {
         if (index_.size() < x.rows()) index_ = typename K::template vector<std::size_t>(x.rows());
-        const auto end = thrust::copy_if(k_.exec(), it(0), it(x.rows()), it(0), index_.begin(), detail::awq_row_kept{mask});
+        const auto end = thrust::copy_if(k_.exec(), it(0), it(x.rows()), it(0), index_.begin(), detail::row_kept{mask});
         kept = static_cast<std::size_t>(end - index_.begin());
         idx = raw_data(index_);
       }
       if (kept == 0) return;
       reserve_rows(rows_ + kept);
       const matrix_view<const float, host_backend> xt(x.data_handle(), x.rows(), x.cols(), x.stride(0), x.stride(1));
-      detail::awq_for_n(k_, kept * cols_, detail::awq_gather_rows{xt, idx, raw_data(data_) + rows_ * cols_});
+      detail::awq_for_n(k_, kept * cols_, detail::gather_rows<float, float>{xt, idx, raw_data(data_) + rows_ * cols_});
       rows_ += kept;
       k_.synchronize();  // index_ may be reused by the next add
     });

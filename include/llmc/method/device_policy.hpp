@@ -40,6 +40,7 @@
 
 #include "llmc/backend/kernels.hpp"
 #include "llmc/core/backend_tag.hpp"
+#include "llmc/core/config.hpp"
 #include "llmc/numeric/bfloat16.hpp"
 #include "llmc/tensor/matrix.hpp"
 #include "llmc/tensor/matrix_view.hpp"
@@ -60,6 +61,31 @@ template <class V>
 auto raw_data(V& v) noexcept {
   return thrust::raw_pointer_cast(v.data());
 }
+
+namespace detail {
+
+/// Row r of a per-row mask in the policy's memory is a token (nonzero): thrust::copy_if's
+/// predicate over row indices, which gathers the kept rows of a padded batch.
+struct row_kept {
+  const std::uint8_t* mask;
+  LLMC_HOST_DEVICE bool operator()(std::size_t r) const { return mask[r] != 0; }
+};
+
+/// out[i, c] = x(rows ? rows[i] : i, c) converted to Out, for a row-major [m, x.cols()] output
+/// (one thread per element). The view's backend tag is host_backend only so that the functor is
+/// one type for every policy; its pointer is dereferenced where the functor runs.
+template <class In, class Out>
+struct gather_rows {
+  matrix_view<const In, host_backend> x;
+  const std::size_t* rows;
+  Out* out;
+  LLMC_HOST_DEVICE void operator()(std::size_t idx) const {
+    const std::size_t i = idx / x.cols(), c = idx % x.cols();
+    out[idx] = Out(x(rows != nullptr ? rows[i] : i, c));
+  }
+};
+
+}  // namespace detail
 
 struct host_dense_policy {
   using backend = host_backend;

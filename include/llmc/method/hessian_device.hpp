@@ -65,23 +65,6 @@ struct round_rows_to_bf16 {
 /// Rows per SYRK when a mask gathers the kept rows (hessian_accumulator's chunk).
 inline constexpr std::size_t hessian_mask_chunk_rows = 1024;
 
-struct hessian_row_kept {
-  const std::uint8_t* mask;
-  LLMC_HOST_DEVICE bool operator()(std::size_t r) const { return mask[r] != 0; }
-};
-
-/// out[i, c] = x(rows[first + i], c) for a [m, cols] row-major chunk, converted to Out.
-template <class In, class Out>
-struct hessian_gather_rows {
-  matrix_view<const In, host_backend> x;  // backend tag only
-  const std::size_t* rows;
-  Out* out;
-  LLMC_HOST_DEVICE void operator()(std::size_t idx) const {
-    const std::size_t i = idx / x.cols(), c = idx % x.cols();
-    out[idx] = Out(x(rows[i], c));
-  }
-};
-
 struct hessian_scale_upper {
   float* h;
   std::size_t n;
@@ -215,7 +198,7 @@ class device_hessian_accumulator {
     if (sequences == 0) return;
     // Indices of the kept rows (copy_if returns once they are counted).
     if (row_index_.size() < rows) row_index_ = typename K::template vector<std::size_t>(rows);
-    const auto end = thrust::copy_if(k_.exec(), it(0), it(rows), it(0), row_index_.begin(), detail::hessian_row_kept{mask});
+    const auto end = thrust::copy_if(k_.exec(), it(0), it(rows), it(0), row_index_.begin(), detail::row_kept{mask});
     const auto kept = static_cast<std::size_t>(end - row_index_.begin());
     float alpha = 0.0f, beta = 0.0f;
     (void)begin_batch(kept, x.cols(), sequences, alpha, beta);
@@ -235,12 +218,12 @@ class device_hessian_accumulator {
       const std::size_t m = std::min(chunk, kept - r0);
       const std::size_t* idx = raw_data(row_index_) + r0;
       if (bf16) {
-        thrust::for_each(k_.exec(), it(0), it(m * n_), detail::hessian_gather_rows<In, bfloat16>{xt, idx, raw_data(scratch_)});
+        thrust::for_each(k_.exec(), it(0), it(m * n_), detail::gather_rows<In, bfloat16>{xt, idx, raw_data(scratch_)});
         const matrix_view<const bfloat16, backend> xb(raw_data(scratch_), m, n_);
         k_.gemm_bf16(alpha, xb.transposed(), xb, beta, h_view());
       } else {
         if constexpr (std::is_same_v<In, float>) {
-          thrust::for_each(k_.exec(), it(0), it(m * n_), detail::hessian_gather_rows<float, float>{xt, idx, raw_data(scratch32_)});
+          thrust::for_each(k_.exec(), it(0), it(m * n_), detail::gather_rows<float, float>{xt, idx, raw_data(scratch32_)});
           const matrix_view<const float, backend> xf(raw_data(scratch32_), m, n_);
           k_.syrk(triangle::upper, alpha, xf.transposed(), beta, h_view());
         }

@@ -37,6 +37,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <type_traits>
 #include <vector>
 
@@ -128,6 +129,13 @@ class device_layer_executor {
         return make_device_parent_block(k_, it->second->view(), m, balance, down);
       };
     if (!cache_) return;
+    if constexpr (!on_host) {  // the device collectors, one per owned input (looked up per batch without allocating)
+      for (std::size_t li = 0; li < 7; ++li) {
+        if (!owns_input_statistics(li)) continue;
+        if (need.contains(statistic::channel_minmax)) minmax_[oneshot_inputs[li]];
+        if (need.contains(statistic::channel_absmean)) absmean_[oneshot_inputs[li]];
+      }
+    }
     const statistic_set host_side = host_statistics(need);
     std::size_t b = 0;
     cache_->for_each(
@@ -136,10 +144,10 @@ class device_layer_executor {
           const std::span<const std::uint8_t> host_mask(host_masks_[b]);
           forward_.run(*layer_, scratch_, [&](const device_linear_input<backend>& x) {
             if (!owns_input_statistics(x.linear)) return;
-            const std::string in = oneshot_inputs[x.linear];
+            const std::string_view in = oneshot_inputs[x.linear];
             if (auto it = hessians_.find(in); it != hessians_.end()) it->second->add(x.x, x.mask, x.batch);
             if (auto it = samples_.find(in); it != samples_.end()) it->second->add(x.x, x.mask);
-            feed_host_side(in, ctx.inputs[in], need, host_side, x, host_mask);
+            feed_host_side(in, ctx.inputs.find(in)->second, host_side, x, host_mask);
           });
           ++b;
         },
@@ -156,7 +164,7 @@ class device_layer_executor {
   [[nodiscard]] runtime_gptq_fn gptq_runner() {
     return [this](const gptq<runtime_scheme>& g, layer_context& ctx) {
       gptq_device_apply(k_, g, ctx, [this](std::string_view in) -> const device_hessian_accumulator<K>* {
-        auto it = hessians_.find(std::string(in));
+        auto it = hessians_.find(in);
         return it == hessians_.end() ? nullptr : it->second.get();
       });
     };
@@ -215,11 +223,11 @@ class device_layer_executor {
     return s;
   }
 
-  void feed_host_side(const std::string& in, input_statistics& st, statistic_set need, statistic_set host_side,
-                      const device_linear_input<backend>& x, std::span<const std::uint8_t> host_mask) {
+  void feed_host_side(std::string_view in, input_statistics& st, statistic_set host_side, const device_linear_input<backend>& x,
+                      std::span<const std::uint8_t> host_mask) {
     if constexpr (!on_host) {
-      if (need.contains(statistic::channel_minmax)) minmax_[in].add(x.x, host_mask);
-      if (need.contains(statistic::channel_absmean)) absmean_[in].add(x.x, host_mask);
+      if (auto it = minmax_.find(in); it != minmax_.end()) it->second.add(x.x, host_mask);
+      if (auto it = absmean_.find(in); it != absmean_.end()) it->second.add(x.x, host_mask);
     }
     if (host_side.empty()) return;
     if constexpr (on_host) {
@@ -245,8 +253,7 @@ class device_layer_executor {
     dst.batch = src.batch;
     dst.seq = src.seq;
     dst.hidden = src.hidden;
-    if (dst.states.size() < src.states.size()) dst.states.resize(src.states.size());
-    dst.states.resize(src.states.size());
+    dst.states.resize(src.states.size());  // keeps the allocation when it shrinks
     thrust::copy(k_.exec(), src.states.begin(), src.states.end(), dst.states.begin());
     dst.mask = src.mask;
     dst.positions = src.positions;
@@ -260,10 +267,10 @@ class device_layer_executor {
   std::optional<device_activation_cache<K>> cache_;
   std::vector<std::vector<std::uint8_t>> host_masks_;
   std::optional<device_decoder_layer<K>> layer_;
-  std::map<std::string, std::unique_ptr<device_hessian_accumulator<K>>> hessians_;
+  std::map<std::string, std::unique_ptr<device_hessian_accumulator<K>>, std::less<>> hessians_;
   std::map<std::string, std::unique_ptr<device_samples<K>>, std::less<>> samples_;  ///< AWQ's inputs, padding dropped
-  std::map<std::string, device_channel_minmax> minmax_;
-  std::map<std::string, device_channel_absmean> absmean_;
+  std::map<std::string, device_channel_minmax, std::less<>> minmax_;
+  std::map<std::string, device_channel_absmean, std::less<>> absmean_;
   device_hidden_batch<K> scratch_;
   std::uint64_t device_cache_bytes_ = 0, pinned_cache_bytes_ = 0;  ///< as they were before clear()
   std::uint64_t real_tokens_ = 0;  ///< calibration tokens pushed (padding excluded)

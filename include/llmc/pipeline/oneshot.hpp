@@ -708,8 +708,9 @@ oneshot_report run_oneshot(const oneshot_args& args, const pipeline::recipe& r, 
     rep.calibration_samples = set.num_samples();
     rep.calibration_tokens = set.real_tokens;
     rep.calibration_seconds = since(tc);
-    rep.spilled_bytes = exec.summary().spilled_bytes;
-    rep.spilled_batches = exec.summary().spilled_batches;
+    const executor_summary es = exec.summary();
+    rep.spilled_bytes = es.spilled_bytes;
+    rep.spilled_batches = es.spilled_batches;
   }
   debug_rss("after embedding the calibration batches");
 
