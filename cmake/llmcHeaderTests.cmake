@@ -53,15 +53,40 @@ endfunction()
 
 # The #include directives of one file: <out_llmc> gets the llmc/... paths (quoted or angled),
 # <out_system> every other <...> include. Only lines that start with '#' count, so commented-out
-# includes ("// #include ...") are ignored.
+# includes ("// #include ...") are ignored. A system include inside an `#if defined(__CUDACC__)` /
+# `#ifdef __CUDACC__` branch (e.g. scheme/quantize.hpp's <cuda_fp8.h> for nvcc only) is not a
+# dependency of the header: g++ never sees it, so it must not turn the header into a CUDA-only one
+# (which would compile it with nvcc alone and lose its g++ check). llmc includes always count (the
+# layering check sees every branch).
 function(llmc_header_includes file out_llmc out_system)
-  file(STRINGS "${file}" lines REGEX "^[ \t]*#[ \t]*include[ \t]*[<\"]")
+  file(STRINGS "${file}" lines REGEX "^[ \t]*#[ \t]*(include[ \t]*[<\"]|if|ifdef|ifndef|elif|else|endif)")
   set(llmc_incs)
   set(sys_incs)
+  set(stack)  # one entry per open #if: 1 while inside a __CUDACC__-only branch, else 0
   foreach(line IN LISTS lines)
+    if(line MATCHES "^[ \t]*#[ \t]*(if|ifdef|ifndef)[ \t(]")
+      if(line MATCHES "^[ \t]*#[ \t]*(ifdef[ \t]+__CUDACC__|if[ \t]+defined[ \t]*\\(?[ \t]*__CUDACC__[ \t]*\\)?[ \t]*($|//))")
+        list(APPEND stack 1)
+      else()
+        list(APPEND stack 0)
+      endif()
+      continue()
+    elseif(line MATCHES "^[ \t]*#[ \t]*(elif|else)")
+      if(stack)
+        list(POP_BACK stack)
+        list(APPEND stack 0)
+      endif()
+      continue()
+    elseif(line MATCHES "^[ \t]*#[ \t]*endif")
+      if(stack)
+        list(POP_BACK stack)
+      endif()
+      continue()
+    endif()
+    list(FIND stack 1 in_cuda_branch)  # (not IN_LIST: script mode runs without policy CMP0057)
     if(line MATCHES "^[ \t]*#[ \t]*include[ \t]*[<\"](llmc/[^>\"]+)[>\"]")
       list(APPEND llmc_incs "${CMAKE_MATCH_1}")
-    elseif(line MATCHES "^[ \t]*#[ \t]*include[ \t]*<([^>]+)>")
+    elseif(line MATCHES "^[ \t]*#[ \t]*include[ \t]*<([^>]+)>" AND in_cuda_branch EQUAL -1)
       list(APPEND sys_incs "${CMAKE_MATCH_1}")
     endif()
   endforeach()
@@ -323,6 +348,17 @@ endfunction()
 
 # ---- script mode: the layering check ---------------------------------------------------------
 if(CMAKE_SCRIPT_MODE_FILE AND CMAKE_SCRIPT_MODE_FILE STREQUAL CMAKE_CURRENT_LIST_FILE)
+  if(DEFINED SCAN_FILE)
+    # Include-scan mode: the system includes llmc_header_includes finds in SCAN_FILE must be
+    # exactly EXPECT_SYSTEM (comma-separated, in order).
+    string(REPLACE "," ";" EXPECT_SYSTEM "${EXPECT_SYSTEM}")
+    llmc_header_includes("${SCAN_FILE}" scanned_llmc scanned_system)
+    if(NOT scanned_system STREQUAL EXPECT_SYSTEM)
+      message(FATAL_ERROR "llmc_header_includes(${SCAN_FILE}) found system includes '${scanned_system}', expected '${EXPECT_SYSTEM}'")
+    endif()
+    message(STATUS "include scan of ${SCAN_FILE}: system includes ${scanned_system}; llmc includes ${scanned_llmc}")
+    return()
+  endif()
   if(NOT INCLUDE_DIR OR NOT IS_DIRECTORY "${INCLUDE_DIR}/llmc")
     message(FATAL_ERROR "llmcHeaderTests: pass -DINCLUDE_DIR=<directory containing llmc/> (got '${INCLUDE_DIR}')")
   endif()
