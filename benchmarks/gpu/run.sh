@@ -15,6 +15,8 @@
 # core here, so ~2-3 minutes with 16 cores; the tests and bench_gpu take ~1-2 minutes (bench_gpu's
 # CPU baselines: two host GPTQ solves, one host layer forward); the end-to-end runs get what is
 # left, the fast variant first. Each step's wall time is in the table.
+# The end-to-end's shape can be shrunk for a dry run of the script's logic (defaults = the issue's
+# target): E2E_LAYERS (all 22), E2E_SAMPLES (512), E2E_SEQ (2048), E2E_DEVICE (cuda).
 # Exit status: 0 all passed, 1 a step failed (see the logs), 2 no GPU.
 set -uo pipefail
 
@@ -74,11 +76,13 @@ for t in cuda/test_cuda thrust/test_thrust_cuda cuda/llmc_cuda_smoke; do
     continue
   fi
   t1=$(date +%s)
-  if timeout 240 "$exe" -s -d >"$OUT/$name.log" 2>&1; then
+  timeout 240 "$exe" -s -d >"$OUT/$name.log" 2>&1
+  rc=$?
+  if [ "$rc" = 0 ]; then
     verdict="passed"
   else
     status=1
-    verdict="FAILED (exit $?, $OUT/$name.log)"
+    verdict="FAILED (exit $rc; $name.log)"
   fi
   summary=$(grep -E "^\[doctest\] (test cases|assertions)" "$OUT/$name.log" | tr '\n' ' ')
   test_rows+="| $name | $verdict in $(( $(date +%s) - t1 )) s ${summary} |"$'\n'
@@ -111,9 +115,12 @@ e2e_rows="| end to end not run | llmc_cli or llmc_make_random_checkpoint did not
 cli="$BUILD/examples/llmc/llmc"
 mk="$BUILD/examples/make_random_checkpoint/llmc_make_random_checkpoint"
 if [ -x "$cli" ] && [ -x "$mk" ]; then
-  echo "== end to end: W4A16 GPTQ, TinyLlama-1.1B shape, 512 x 2048 tokens, --device cuda"
   model="$BUILD/tinyllama-random"
-  "$mk" --replace "$model" >"$OUT/e2e.log" 2>&1 && cp "$ROOT/examples/models/stories260k/tokenizer.json" \
+  layers_arg=()
+  [ -n "${E2E_LAYERS:-}" ] && layers_arg=(--layers "$E2E_LAYERS")
+  samples=${E2E_SAMPLES:-512} seq=${E2E_SEQ:-2048} device=${E2E_DEVICE:-cuda}
+  echo "== end to end: W4A16 GPTQ, TinyLlama-1.1B shape${E2E_LAYERS:+ ($E2E_LAYERS layers)}, $samples x $seq tokens, --device $device"
+  "$mk" "${layers_arg[@]}" --replace "$model" >"$OUT/e2e.log" 2>&1 && cp "$ROOT/examples/models/stories260k/tokenizer.json" \
     "$ROOT/examples/models/stories260k/tokenizer_config.json" "$model/"
   for _ in $(seq 16); do cat "$ROOT/examples/data/calibration.txt"; done >"$BUILD/calibration-x16.txt"
   e2e_rows=""
@@ -123,18 +130,18 @@ if [ -x "$cli" ] && [ -x "$mk" ]; then
     left=$(( ${RUN_BUDGET:-460} - ($(date +%s) - t0) - 10 ))
     cap=$(( left < ${E2E_TIMEOUT:-200} ? left : ${E2E_TIMEOUT:-200} ))
     if [ "$cap" -lt 45 ]; then
-      e2e_rows+="| W4A16 GPTQ 512x2048, --device cuda ${variant:-(fp32)} | not run: ${left} s left of RUN_BUDGET | |"$'\n'
+      e2e_rows+="| W4A16 GPTQ ${samples}x${seq}, --device $device ${variant:-(fp32)} | not run: ${left} s left of RUN_BUDGET | |"$'\n'
       continue
     fi
     t_e2e=$(date +%s%N)
     if timeout "$cap" "$cli" oneshot --model "$model" --dataset "$BUILD/calibration-x16.txt" --dataset-format document \
-        --scheme W4A16 --method gptq --num-calibration-samples 512 --max-seq-length 2048 --batch-size 4 --no-eval --replace \
-        --device cuda $variant --output "$BUILD/tinyllama-w4a16" >>"$OUT/e2e.log" 2>&1; then
+        --scheme W4A16 --method gptq --num-calibration-samples "$samples" --max-seq-length "$seq" --batch-size 4 --no-eval \
+        --replace --device "$device" $([ "$device" = cuda ] && echo "$variant") --output "$BUILD/tinyllama-w4a16" >>"$OUT/e2e.log" 2>&1; then
       secs=$(awk -v a="$t_e2e" -v b="$(date +%s%N)" 'BEGIN { printf "%.1f", (b - a) / 1e9 }')
-      e2e_rows+="| W4A16 GPTQ 512x2048, --device cuda ${variant:-(fp32)} | ${secs} s | target < 60 s |"$'\n'
+      e2e_rows+="| W4A16 GPTQ ${samples}x${seq}${E2E_LAYERS:+, $E2E_LAYERS layers}, --device $device ${variant:-(fp32)} | ${secs} s | target < 60 s |"$'\n'
     else
       status=1
-      e2e_rows+="| W4A16 GPTQ 512x2048, --device cuda ${variant:-(fp32)} | FAILED or over ${cap} s (e2e.log) | |"$'\n'
+      e2e_rows+="| W4A16 GPTQ ${samples}x${seq}, --device $device ${variant:-(fp32)} | FAILED or over ${cap} s (e2e.log) | |"$'\n'
       break
     fi
   done

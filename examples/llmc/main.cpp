@@ -136,6 +136,17 @@ double heldout_perplexity(const fs::path& model, const fs::path& text, std::size
 }
 
 int run_oneshot(oneshot_cli o) {
+  if (o.device != "cuda") {  // a precision or placement flag that would do nothing must not pass silently
+    std::string stray;
+    if (o.tf32) stray += " --tf32";
+    if (o.bf16_hessian) stray += " --bf16-hessian";
+    if (o.cuda_device != 0) stray += " --cuda-device";
+    if (o.device_cache_limit != "0") stray += " --device-cache-limit";
+    if (!stray.empty())
+      LLMC_THROW(llmc::config_error, "llmc.pipeline.152",
+                 "--device " + o.device + " with" + stray + ": these options apply to --device cuda only; add --device cuda, or "
+                 "leave them out to run on the CPU");
+  }
   std::string recipe_text, origin;
   llmc::pipeline::recipe r;
   if (!o.recipe.empty()) r = llmc::pipeline::load_recipe(o.recipe);
