@@ -15,8 +15,9 @@
 // window's first key of row t0): keys and values are first repeated per query head (GQA's
 // repeat_kv, one functor each per call), then one strided-batched GEMM over all heads (count
 // num_heads, head stride hd) writes scores scale * Q K^T, column-major per head so that adjacent threads of the
-// softmax functors (max-subtracted, float exp, double sums, fully masked row -> 0; parallel over
-// 32-key segments of every row, then per row) touch adjacent addresses; then P V the same way
+// softmax functors (max-subtracted, float exp, double sums, fully masked row -> 0; one pass over
+// 32-key segments of every row for their max and sum, one per row, one per element: the scores
+// are read twice and written once) touch adjacent addresses; then P V the same way
 // straight into the heads' columns of the attention output. The score buffer is bounded by
 // device_forward_options::attention_score_floats.
 // Invariants: device_decoder_forward owns its scratch buffers (grown, never shrunk, between
@@ -27,8 +28,9 @@
 // hook inputs by 1e-5 of max |.| (measured on stories260k: outputs 4e-7, the attention output
 // o_proj sees 2.5e-6). On a GPU, cuBLAS sums in other orders (1e-4, tests/cuda/test_cuda.cu);
 // tf32_linears trades that for TF32 tensor cores (2e-2 bound there).
-// Performance note: the scores make a round trip through memory (a fused attention kernel would
-// avoid it); the Linears dominate a calibration layer (benchmarks/gpu).
+// Performance note: the scores make a round trip through memory (written by the first GEMM, read
+// twice and written once by the softmax, read by the second GEMM; a fused attention kernel would
+// avoid it): at S = 2048 that traffic is of the order of the Linears' TF32 time (benchmarks/gpu).
 // Errors: shape_error llmc.model.120 / 121 (batch), 125 (a weight's shape).
 #pragma once
 
@@ -267,13 +269,17 @@ struct fwd_silu_mul {
     g[i] = v / (1.0f + std::exp(-v)) * u[i];
   }
 };
-/// Masked softmax of the score rows of one attention chunk, in place, in four element-parallel
-/// passes (a thread per row would leave a GPU mostly idle: a chunk has heads x rows rows of up to
-/// S keys). Scores: blocks of `rows` query rows x `cols` keys, column-major (element (r, c) of
-/// block b at b * rows * cols + r + c * rows); global row g = b * rows + r is the query at slot
-/// t0 + r, column c the key at slot kbeg + c. Visible: causal, inside the window, and a token per
-/// key_ok (null: all). Columns go in segments of softmax_seg_cols; the per-(segment, row) partial
-/// max / sum live at part[seg * R + g] (R = all rows), so adjacent threads touch adjacent rows.
+/// Masked softmax of the score rows of one attention chunk, in place, in three element-parallel
+/// passes that read the scores twice and write them once (the scores' memory traffic, not the
+/// arithmetic, bounds a calibration forward's attention; a thread per row would leave a GPU mostly
+/// idle: a chunk has heads x rows rows of up to S keys). Scores: blocks of `rows` query rows x
+/// `cols` keys, column-major (element (r, c) of block b at b * rows * cols + r + c * rows); global
+/// row g = b * rows + r is the query at slot t0 + r, column c the key at slot kbeg + c. Visible:
+/// causal, inside the window, and a token per key_ok (null: all).
+///   1. per (32-key segment, row): the segment's max m_s and sum_s = sum of exp(x - m_s) (float exp,
+///      double sum) over its visible scores -> part[seg * R + g] (adjacent threads, adjacent rows);
+///   2. per row: M = max m_s, Z = sum_s sum_s * exp(m_s - M) (double), inv = 1 / Z;
+///   3. per element (flat, coalesced): p = exp(x - M) * inv if visible, else 0.
 /// A row with no visible key becomes 0 (as run_decoder_layer's padding queries).
 inline constexpr std::size_t softmax_seg_cols = 32;
 struct fwd_softmax_geom {
@@ -291,69 +297,58 @@ struct fwd_softmax_geom {
     return (seg + 1) * softmax_seg_cols < cols ? (seg + 1) * softmax_seg_cols : cols;
   }
 };
-/// Pass 1: max over the visible scores of (segment, row) -> pmax.
-struct fwd_softmax_part_max {
+/// Pass 1: the segment's max and its sum of exp(x - max) over the visible scores (max -inf and
+/// sum 0 when none is visible); the scores are read, not written.
+struct fwd_softmax_part {
   fwd_softmax_geom m;
   float* pmax;
+  double* psum;
   LLMC_HOST_DEVICE void operator()(std::size_t idx) const {
     const std::size_t seg = idx / m.total_rows, g = idx % m.total_rows;
     const float* row = m.row(g);
     float mx = -std::numeric_limits<float>::infinity();
     for (std::size_t c = seg * softmax_seg_cols; c < m.seg_end(seg); ++c)
       if (m.visible(g, c)) mx = row[c * m.rows] > mx ? row[c * m.rows] : mx;
-    pmax[idx] = mx;
-  }
-};
-/// Pass 2: row max from the segments' (in place into pmax[g], segment 0).
-struct fwd_softmax_row_max {
-  fwd_softmax_geom m;
-  float* pmax;
-  LLMC_HOST_DEVICE void operator()(std::size_t g) const {
-    float mx = pmax[g];
-    for (std::size_t seg = 1; seg < m.segs; ++seg) mx = pmax[seg * m.total_rows + g] > mx ? pmax[seg * m.total_rows + g] : mx;
-    pmax[g] = mx;
-  }
-};
-/// Pass 3: e = exp(s - max) on visible scores, 0 elsewhere; partial sums in double -> psum.
-struct fwd_softmax_part_exp {
-  fwd_softmax_geom m;
-  const float* rmax;
-  double* psum;
-  LLMC_HOST_DEVICE void operator()(std::size_t idx) const {
-    const std::size_t seg = idx / m.total_rows, g = idx % m.total_rows;
-    float* row = m.row(g);
-    const float mx = rmax[g];
-    const bool none = mx == -std::numeric_limits<float>::infinity();
     double sum = 0.0;
-    for (std::size_t c = seg * softmax_seg_cols; c < m.seg_end(seg); ++c) {
-      float e = 0.0f;
-      if (!none && m.visible(g, c)) {
-        e = std::exp(row[c * m.rows] - mx);
-        sum += static_cast<double>(e);
-      }
-      row[c * m.rows] = e;
-    }
+    if (mx != -std::numeric_limits<float>::infinity())
+      for (std::size_t c = seg * softmax_seg_cols; c < m.seg_end(seg); ++c)
+        if (m.visible(g, c)) sum += static_cast<double>(std::exp(row[c * m.rows] - mx));
+    pmax[idx] = mx;
     psum[idx] = sum;
   }
 };
-/// Pass 4a: inv[g] = 1 / (sum of the row's partial sums), 0 for a row with no visible key.
-struct fwd_softmax_row_inv {
+/// Pass 2: the row's max (into rmax[g]) and 1 / its sum of exponentials (into inv[g]; 0 for a row
+/// with no visible key), from the segments' partial results.
+struct fwd_softmax_row_norm {
   fwd_softmax_geom m;
+  const float* pmax;
   const double* psum;
+  float* rmax;
   float* inv;
   LLMC_HOST_DEVICE void operator()(std::size_t g) const {
+    float mx = -std::numeric_limits<float>::infinity();
+    for (std::size_t seg = 0; seg < m.segs; ++seg) mx = pmax[seg * m.total_rows + g] > mx ? pmax[seg * m.total_rows + g] : mx;
     double sum = 0.0;
-    for (std::size_t seg = 0; seg < m.segs; ++seg) sum += psum[seg * m.total_rows + g];
+    if (mx != -std::numeric_limits<float>::infinity())
+      for (std::size_t seg = 0; seg < m.segs; ++seg) {
+        const float ms = pmax[seg * m.total_rows + g];
+        if (ms != -std::numeric_limits<float>::infinity())
+          sum += psum[seg * m.total_rows + g] * std::exp(static_cast<double>(ms) - static_cast<double>(mx));
+      }
+    rmax[g] = mx;
     inv[g] = sum > 0.0 ? static_cast<float>(1.0 / sum) : 0.0f;
   }
 };
-/// Pass 4b: every score element times its row's inv (flat over the chunk's blocks).
-struct fwd_softmax_scale {
+/// Pass 3: every score element becomes its probability (flat over the chunk's blocks).
+struct fwd_softmax_write {
   fwd_softmax_geom m;
+  const float* rmax;
   const float* inv;
   LLMC_HOST_DEVICE void operator()(std::size_t idx) const {
-    const std::size_t block = m.rows * m.cols;
-    m.sc[idx] *= inv[(idx / block) * m.rows + idx % m.rows];
+    const std::size_t block = m.rows * m.cols, in_block = idx % block;
+    const std::size_t g = (idx / block) * m.rows + in_block % m.rows, c = in_block / m.rows;
+    const float w = inv[g];
+    m.sc[idx] = w > 0.0f && m.visible(g, c) ? std::exp(m.sc[idx] - rmax[g]) * w : 0.0f;
   }
 };
 
@@ -503,11 +498,12 @@ class device_decoder_forward {
     const std::size_t max_segs = (S + detail::softmax_seg_cols - 1) / detail::softmax_seg_cols;
     detail::ensure_size(row_max_, nh * chunk * max_segs);
     detail::ensure_size(row_sum_, nh * chunk * max_segs);
-    detail::ensure_size(row_inv_, nh * chunk);
+    detail::ensure_size(row_inv_, 2 * nh * chunk);  // 1 / sum, then the row max
     float* sc = raw_data(scores_);
     float* pmax = raw_data(row_max_);
     double* psum = raw_data(row_sum_);
     float* rinv = raw_data(row_inv_);
+    float* rmax = rinv + nh * chunk;
     // Keys and values repeated per query head (transformers' repeat_kv), so that one strided-batched
     // GEMM covers every head of a chunk: 2 GEMMs per chunk instead of 2 x group (the products are
     // small, so the launches, not the FLOPs, bound a calibration forward's attention).
@@ -536,11 +532,9 @@ class device_decoder_forward {
         batched(scale, qh, shd, kt, shd, view<float>(sc, rows, keys, 1, static_cast<std::ptrdiff_t>(rows)), blk, nh);
         const std::size_t R = nh * rows, segs = (keys + detail::softmax_seg_cols - 1) / detail::softmax_seg_cols;
         const detail::fwd_softmax_geom geom{sc, key_ok, rows, keys, t0, kbeg, window, R, segs};
-        for_n(segs * R, detail::fwd_softmax_part_max{geom, pmax});
-        for_n(R, detail::fwd_softmax_row_max{geom, pmax});
-        for_n(segs * R, detail::fwd_softmax_part_exp{geom, pmax, psum});
-        for_n(R, detail::fwd_softmax_row_inv{geom, psum, rinv});
-        for_n(R * keys, detail::fwd_softmax_scale{geom, rinv});
+        for_n(segs * R, detail::fwd_softmax_part{geom, pmax, psum});
+        for_n(R, detail::fwd_softmax_row_norm{geom, pmax, psum, rmax, rinv});
+        for_n(R * keys, detail::fwd_softmax_write{geom, rmax, rinv});
         const view<const float> p(sc, rows, keys, 1, static_cast<std::ptrdiff_t>(rows));
         batched(1.0f, p, blk, vv, shd, view<float>(out + (b * S + t0) * s_.q_dim(), rows, hd, qd, 1), shd, nh);
       }
