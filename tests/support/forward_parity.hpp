@@ -2,7 +2,8 @@
 // policy in test_cuda_host.cpp (g++), cuda_dense_policy in test_cuda.cu (nvcc). Runs layers in
 // order with run_decoder_layer and with device_decoder_forward<K> (each side on its own states)
 // and checks, after every layer, what each Linear's hook saw (index, layer, batch, seq, mask,
-// shape); returns the largest relative errors of the outputs and of the hook inputs.
+// shape), and that each side's inputs_only run (the statistics pass) shows its hooks exactly the
+// inputs of its full run; returns the largest relative errors of the outputs and of the hook inputs.
 #pragma once
 
 #include <doctest/doctest.h>
@@ -62,8 +63,30 @@ forward_parity compare_forward(const K& k, const llmc::decoder_spec& s, const st
       dev_in.push_back(std::move(v));
     };
     const auto dw = device_decoder_layer<K>::upload(k, w);
+    // inputs_only (the statistics pass) must show the hooks exactly what the full run shows them.
+    {
+      hidden_batch h_copy = h;
+      forward_hooks only = hooks;
+      only.inputs_only = true;
+      run_decoder_layer(s, w, h_copy, only);
+      device_hidden_batch<K> d_copy = d;  // this side's own states so far
+      fwd.run(dw, d_copy, hook, /*inputs_only=*/true);
+    }
+    std::vector<seen_input> host_only = std::move(host_in), dev_only = std::move(dev_in);
+    host_in.clear();
+    dev_in.clear();
     run_decoder_layer(s, w, h, hooks);
     fwd.run(dw, d, hook);
+    REQUIRE(host_only.size() == 7);
+    REQUIRE(dev_only.size() == 7);
+    REQUIRE(host_in.size() == 7);
+    REQUIRE(dev_in.size() == 7);
+    for (std::size_t i = 0; i < 7; ++i) {
+      CHECK(host_only[i].linear == i);
+      CHECK(dev_only[i].linear == i);
+      CHECK(std::equal(host_only[i].x.data(), host_only[i].x.data() + host_only[i].x.size(), host_in[i].x.data()));
+      CHECK(std::equal(dev_only[i].x.data(), dev_only[i].x.data() + dev_only[i].x.size(), dev_in[i].x.data()));
+    }
     hidden_batch got = h;
     d.download_states(k, got);
     r.out = std::max(r.out, max_rel_error(got.states.data(), h.states.data(), h.states.size()));

@@ -70,7 +70,12 @@ struct forward_hooks {
   /// Observes the Linear's input (after any transform).
   std::function<void(const linear_input&)> on_linear_input;
 
-  [[nodiscard]] bool empty() const noexcept { return !transform_linear_input && !on_linear_input; }
+  /// Stop once the last Linear's input (down_proj's) has been observed: its product and the MLP
+  /// residual are skipped and io.states is left unspecified. For a statistics pass over a scratch
+  /// copy of the batch, whose output nobody reads (down_proj is ~1/4 of a Llama layer's FLOPs).
+  bool inputs_only = false;
+
+  [[nodiscard]] bool empty() const noexcept { return !transform_linear_input && !on_linear_input && !inputs_only; }
 };
 
 /// Where the time of a forward went (accumulated over calls; optional).
@@ -361,7 +366,7 @@ inline void run_decoder_layer(const decoder_spec& s, const decoder_layer_weights
 
   // Runs one Linear with the hooks; `x` is the shared input, `y` receives the output.
   matrix<float> transformed;
-  auto run_linear = [&](const linear_weights& l, matrix_view<const float> x, matrix_view<float> y) {
+  auto observe = [&](const linear_weights& l, matrix_view<const float> x) {
     matrix_view<const float> in = x;
     if (hooks.transform_linear_input) {
       transformed = matrix<float>::from(x);
@@ -369,6 +374,10 @@ inline void run_decoder_layer(const decoder_spec& s, const decoder_layer_weights
       in = cview(transformed);
     }
     if (hooks.on_linear_input) hooks.on_linear_input(linear_input{l, w.index, in, mask, B, S});
+    return in;
+  };
+  auto run_linear = [&](const linear_weights& l, matrix_view<const float> x, matrix_view<float> y) {
+    const matrix_view<const float> in = observe(l, x);
     const auto tl = model_clock::now();
     detail::linear_forward(l, in, y);
     st.linear_seconds += detail::seconds_since(tl);
@@ -468,6 +477,10 @@ inline void run_decoder_layer(const decoder_spec& s, const decoder_layer_weights
   });
   up = matrix<float>();  // release before down_proj's output is allocated
   st.other_seconds += detail::seconds_since(t0);
+  if (hooks.inputs_only) {
+    (void)observe(w.down_proj, cview(gate));
+    return;
+  }
   run_linear(w.down_proj, cview(gate), proj.view());
   t0 = model_clock::now();
   detail::for_rows(T, H, [&](std::size_t r0, std::size_t r1) {

@@ -393,7 +393,10 @@ class device_decoder_forward {
   /// Runs layer `w` on `io` in place; `hook` sees each Linear's input before it runs (q/k/v and
   /// gate/up share one matrix), in the policy's memory.
   /// @throws shape_error llmc.model.120 / 121 (batch), 125 (a Linear's shape)
-  void run(const device_decoder_layer<K>& w, device_hidden_batch<K>& io, const device_input_hook<K>& hook = {}) {
+  /// inputs_only: stop once down_proj's input has reached the hook (its product and the MLP
+  /// residual are skipped; io.states is left unspecified): a statistics pass on a scratch copy.
+  void run(const device_decoder_layer<K>& w, device_hidden_batch<K>& io, const device_input_hook<K>& hook = {},
+           bool inputs_only = false) {
     check(w, io);
     const std::size_t B = io.batch, S = io.seq, T = io.tokens(), H = s_.hidden_size;
     if (T == 0) return;
@@ -454,6 +457,10 @@ class device_decoder_forward {
     linear(4, x, gate);
     linear(5, x, up);
     for_n(T * I, detail::fwd_silu_mul{gate, up});
+    if (inputs_only) {
+      if (hook) hook(device_linear_input<backend>{6, w.index, view<const float>(gate, T, w.linears[6].in_features), mask, B, S});
+      return;
+    }
     linear(6, gate, proj);
     for_n(T * H, detail::fwd_add{states, proj});
   }

@@ -148,7 +148,7 @@ class device_layer_executor {
             if (auto it = hessians_.find(in); it != hessians_.end()) it->second->add(x.x, x.mask, x.batch);
             if (auto it = samples_.find(in); it != samples_.end()) it->second->add(x.x, x.mask);
             feed_host_side(in, ctx.inputs.find(in)->second, host_side, x, host_mask);
-          });
+          }, /*inputs_only=*/true);
           ++b;
         },
         false);

@@ -567,6 +567,7 @@ class host_layer_executor {
   void collect(const decoder_spec& spec, const decoder_layer_weights& w, statistic_set need, layer_context& ctx) {
     const std::string& prefix = ctx.prefix;
     forward_hooks hooks;
+    hooks.inputs_only = true;  // the scratch copy's output is dropped: down_proj's product is not needed
     hooks.on_linear_input = [&](const linear_input& li) {
       const std::size_t k = linear_index(std::string_view(li.linear.name).substr(prefix.size()));
       if (k >= 7 || !owns_input_statistics(k)) return;
