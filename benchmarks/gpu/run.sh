@@ -92,9 +92,41 @@ nvidia-smi >>"$OUT/nvidia-smi.txt" 2>&1
 status=$(( build_ok ? 0 : 1 ))
 # The GPU suites run once, directly, with every assertion and figure logged (doctest -s -d: the
 # parity figures are MESSAGE lines, printed only this way).
+# The table is rewritten after every step, so a run stopped from outside (the device call's time
+# limit) still leaves what it measured in $OUT/gpu_results.md.
+test_rows="" e2e_rows="| (not run yet) | | |"$'\n' tests_s="-" bench_s="-"
+write_results() {
+  {
+    echo "# GPU check ($(date -u +%Y-%m-%dT%H:%MZ))"
+    echo
+    if [ -s "$OUT/bench.log" ]; then cat "$OUT/bench.log"; else echo "(bench_gpu not run yet)"; fi
+    echo
+    echo "## End to end"
+    echo
+    echo "| run | wall | |"
+    echo "|---|---:|---|"
+    printf '%s' "$e2e_rows"
+    echo
+    echo "## Tests"
+    echo
+    echo "| suite | result |"
+    echo "|---|---|"
+    printf '%s' "$test_rows"
+    echo
+    [ "$build_ok" = 1 ] || echo "**Some targets failed to build** (see build.log)."
+    echo "Steps: build ${build_s} s (-j$JOBS), tests ${tests_s} s, bench_gpu ${bench_s} s; whole run $(elapsed) (budget ${RUN_BUDGET:-460} s). GPU: $(head -1 "$OUT/nvidia-smi.txt")."
+  } >"$OUT/gpu_results.md"
+}
+# A step's time limit: at most 240 s, and never past the budget less a minute for what follows.
+step_cap() {
+  local left=$(( ${RUN_BUDGET:-460} - ($(date +%s) - t0) - 60 ))
+  (( left > 240 )) && left=240
+  (( left < 30 )) && left=30
+  echo "$left"
+}
+
 echo "== tests"
 tt=$(date +%s)
-test_rows=""
 for t in cuda/test_cuda thrust/test_thrust_cuda cuda/llmc_cuda_smoke; do
   exe="$BUILD/tests/$t"
   name=$(basename "$t")
@@ -104,7 +136,7 @@ for t in cuda/test_cuda thrust/test_thrust_cuda cuda/llmc_cuda_smoke; do
     continue
   fi
   t1=$(date +%s)
-  timeout 240 "$exe" -s -d >"$OUT/$name.log" 2>&1
+  timeout "$(step_cap)" "$exe" -s -d >"$OUT/$name.log" 2>&1
   rc=$?
   if [ "$rc" = 0 ]; then
     verdict="passed"
@@ -114,6 +146,7 @@ for t in cuda/test_cuda thrust/test_thrust_cuda cuda/llmc_cuda_smoke; do
   fi
   summary=$(grep -E "^\[doctest\] (test cases|assertions)" "$OUT/$name.log" | tr '\n' ' ')
   test_rows+="| $name | $verdict in $(( $(date +%s) - t1 )) s ${summary} |"$'\n'
+  write_results
 done
 tests_s=$(( $(date +%s) - tt ))
 printf '%s' "$test_rows"
@@ -121,18 +154,18 @@ echo "   tests: ${tests_s} s"
 
 echo "== bench_gpu"
 tbench=$(date +%s)
-if ! timeout 240 "$BUILD/benchmarks/gpu/bench_gpu" >"$OUT/bench.log" 2>&1; then
+if ! timeout "$(step_cap)" "$BUILD/benchmarks/gpu/bench_gpu" >"$OUT/bench.log" 2>&1; then
   status=1
   echo "   bench_gpu FAILED (log: $OUT/bench.log)"
 fi
-
 bench_s=$(( $(date +%s) - tbench ))
+write_results
 
 # End to end (issue 7's target: under 60 s): W4A16 GPTQ of a TinyLlama-1.1B-shaped random bf16
 # checkpoint on 512 x 2048 calibration tokens with `llmc oneshot --device cuda`. The text is the
 # bundled calibration file repeated (1.1M tokens with the stories260k tokenizer, whose ids fit the
 # 32000-token vocabulary), cut into full 2048-token windows (--dataset-format document).
-e2e_rows="| end to end not run | llmc_cli or llmc_make_random_checkpoint did not build | |"
+e2e_rows="| end to end not run | llmc_cli or llmc_make_random_checkpoint did not build | |"$'\n'
 cli="$BUILD/examples/llmc/llmc"
 mk="$BUILD/examples/make_random_checkpoint/llmc_make_random_checkpoint"
 if [ -x "$cli" ] && [ -x "$mk" ]; then
@@ -145,6 +178,7 @@ if [ -x "$cli" ] && [ -x "$mk" ]; then
     "$ROOT/examples/models/stories260k/tokenizer_config.json" "$model/"
   for _ in $(seq 16); do cat "$ROOT/examples/data/calibration.txt"; done >"$BUILD/calibration-x16.txt"
   e2e_rows=""
+  write_results
   # The fast variant first; the fp32 one only with the time left in the run's budget
   # (RUN_BUDGET, default 460 s: the run's 8-minute bound with 20 s to spare).
   for variant in "--tf32 --bf16-hessian" ""; do
@@ -154,39 +188,26 @@ if [ -x "$cli" ] && [ -x "$mk" ]; then
       e2e_rows+="| W4A16 GPTQ ${samples}x${seq}, --device $device ${variant:-(fp32)} | not run: ${left} s left of RUN_BUDGET | |"$'\n'
       continue
     fi
+    applied=""  # the GPU flags apply to --device cuda only (the CLI refuses them elsewhere)
+    [ "$device" = cuda ] && applied=$variant
     t_e2e=$(date +%s%N)
     if timeout "$cap" "$cli" oneshot --model "$model" --dataset "$BUILD/calibration-x16.txt" --dataset-format document \
         --scheme W4A16 --method gptq --num-calibration-samples "$samples" --max-seq-length "$seq" --batch-size 4 --no-eval \
-        --replace --device "$device" $([ "$device" = cuda ] && echo "$variant") --output "$BUILD/tinyllama-w4a16" >>"$OUT/e2e.log" 2>&1; then
+        --replace --device "$device" $applied --output "$BUILD/tinyllama-w4a16" >>"$OUT/e2e.log" 2>&1; then
       secs=$(awk -v a="$t_e2e" -v b="$(date +%s%N)" 'BEGIN { printf "%.1f", (b - a) / 1e9 }')
-      e2e_rows+="| W4A16 GPTQ ${samples}x${seq}${E2E_LAYERS:+, $E2E_LAYERS layers}, --device $device ${variant:-(fp32)} | ${secs} s | target < 60 s |"$'\n'
+      e2e_rows+="| W4A16 GPTQ ${samples}x${seq}${E2E_LAYERS:+, $E2E_LAYERS layers}, --device $device ${applied:-(fp32)} | ${secs} s | target < 60 s |"$'\n'
     else
       status=1
-      e2e_rows+="| W4A16 GPTQ ${samples}x${seq}, --device $device ${variant:-(fp32)} | FAILED or over ${cap} s (e2e.log) | |"$'\n'
+      e2e_rows+="| W4A16 GPTQ ${samples}x${seq}, --device $device ${applied:-(fp32)} | FAILED or over ${cap} s (e2e.log) | |"$'\n'
+      write_results
       break
     fi
+    write_results
   done
   grep -E "calibration|device|total|layer 0 |layer 21 " "$OUT/e2e.log" | tail -12
 fi
 
-{
-  cat "$OUT/bench.log"
-  echo
-  echo "## End to end"
-  echo
-  echo "| run | wall | |"
-  echo "|---|---:|---|"
-  printf '%s\n' "$e2e_rows"
-  echo
-  echo "## Tests"
-  echo
-  echo "| suite | result |"
-  echo "|---|---|"
-  printf '%s' "$test_rows"
-  echo
-  [ "$build_ok" = 1 ] || echo "**Some targets failed to build** (see build.log)."
-  echo "Steps: build ${build_s} s (-j$JOBS), tests ${tests_s} s, bench_gpu ${bench_s} s; whole run $(elapsed) (budget ${RUN_BUDGET:-460} s). GPU: $(head -1 "$OUT/nvidia-smi.txt")."
-} >"$OUT/gpu_results.md"
+write_results
 cat "$OUT/gpu_results.md"
 echo "== done in $(elapsed); results in $OUT/gpu_results.md"
 exit $status
