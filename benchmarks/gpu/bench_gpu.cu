@@ -15,7 +15,8 @@
 //     Linears' 2 x tokens x parameters plus causal attention's 4 x head_dim x heads x S(S+1)/2
 //     per sequence (the useful products; the chunked kernels compute a little more). GPU time is
 //     run() on device-resident states (best of 3 after a warm-up); the output's max relative
-//     difference from the CPU's is printed.
+//     difference from the CPU's is printed, with the seven Linear GEMMs timed alone (what is left
+//     is attention and the element-wise steps) and the statistics pass (run(..., inputs_only)).
 //   Quantize + pack (backend/thrust): a 4096x4096 bf16 weight, W8A8 / W4A16 (+ pack to int32) /
 //     FP8_DYNAMIC / NVFP4A16 (+ pack to FP4 bytes), GPU (codes and qparams stay on the device)
 //     vs the host's fused single pass (quantize_pack_weight_into for W4A16); GB/s of bf16 input
@@ -211,6 +212,9 @@ int main() {
     const double t_cpu = bench_gpu::cpu_decoder_layer(s, w, cpu_out);
     const double flops = s.linear_flops_per_token_per_layer() * static_cast<double>(T) +
                          4.0 * static_cast<double>(s.head_dim * s.num_heads) * static_cast<double>(B) * (S * (S + 1) / 2.0);
+    // The same seven GEMMs alone (where the forward's time goes: the rest is attention and the
+    // element-wise steps), on scratch inputs of the widest Linear.
+    thrust::device_vector<float> lin_x(T * s.intermediate_size, 0.5f), lin_y(T * s.intermediate_size);
     for (bool tf32 : {false, true}) {
       device_decoder_forward<cuda_dense_policy> fwd(k, s, device_forward_options{.tf32_linears = tf32});
       auto io = input;
@@ -223,10 +227,23 @@ int main() {
         den = std::max(den, std::fabs(static_cast<double>(cpu_out.states.data()[i])));
       }
       const double t = best_seconds(ctx, 3, [&] { fwd.run(dw, io); });  // in place on the previous output
-      char note[200];
-      std::snprintf(note, sizeof note, "%s; max |GPU - CPU| / max |CPU| = %.2e; weights %.0f MiB, scratch %.0f MiB",
+      const double t_lin = best_seconds(ctx, 3, [&] {
+        for (const auto& l : dw.linears) {
+          const cuda_view<const float> xin(thrust::raw_pointer_cast(lin_x.data()), T, l.in_features);
+          const cuda_view<float> y(thrust::raw_pointer_cast(lin_y.data()), T, l.out_features);
+          if (tf32) k.gemm_tf32(1.0f, xin, l.weight_view().transposed(), 0.0f, y);
+          else k.gemm(1.0f, xin, l.weight_view().transposed(), 0.0f, y);
+        }
+      });
+      auto stats_io = input;  // the statistics pass: stops at down_proj's input
+      const double t_stats = best_seconds(ctx, 3, [&] { fwd.run(dw, stats_io, {}, /*inputs_only=*/true); });
+      char note[360];
+      std::snprintf(note, sizeof note,
+                    "%s; the 7 Linears alone %.2f ms (%.0f %% of the layer; the rest is attention and element-wise); "
+                    "statistics pass (inputs_only) %.2f ms; max |GPU - CPU| / max |CPU| = %.2e; weights %.0f MiB, scratch %.0f MiB",
                     tf32 ? "TF32 tensor cores (cublasGemmEx FAST_TF32; % vs the fp32 peak)" : "cublasSgemm + strided-batched attention",
-                    num / den, dw.bytes() / 1048576.0, fwd.scratch_bytes() / 1048576.0);
+                    t_lin * 1e3, 100.0 * t_lin / t, t_stats * 1e3, num / den, dw.bytes() / 1048576.0,
+                    fwd.scratch_bytes() / 1048576.0);
       std::printf("| Decoder layer forward, %s | TinyLlama-1.1B layer, %zu x %zu tokens | %.2f | %.1f | %.1fx | %.2f | %.0f %% | %s |\n",
                   tf32 ? "tf32" : "fp32", B, S, t * 1e3, t_cpu * 1e3, t_cpu / t, flops / t * 1e-12, 100.0 * flops / t / peak,
                   note);
