@@ -204,7 +204,7 @@ if [ -x "$cli" ] && [ -x "$mk" ]; then
     fi
     write_results
   done
-  grep -E "calibration|device|total|layer 0 |layer 21 " "$OUT/e2e.log" | tail -12
+  grep -E "calibration|device|total|phases|layer 0 |layer 21 " "$OUT/e2e.log" | tail -14
 fi
 
 write_results

@@ -195,7 +195,18 @@ int run_oneshot(oneshot_cli o) {
   std::printf("\nsummary\n  output            %s (%.2f MB of tensors)\n", rep.output.c_str(), static_cast<double>(rep.bytes_written) / 1e6);
   std::printf("  layers            %zu, Linears quantized %zu, dense %zu\n", rep.layers, rep.quantized_linears, rep.dense_linears);
   std::printf("  calibration       %zu samples, %zu tokens, %.2fs\n", rep.calibration_samples, rep.calibration_tokens, rep.calibration_seconds);
-  for (const auto& l : rep.per_layer) std::printf("  layer %-3zu         %.3fs, %zu quantized, %zu dense\n", l.index, l.seconds, l.quantized, l.dense);
+  double load = 0.0, stats = 0.0, methods = 0.0, write = 0.0, propagate = 0.0;
+  for (const auto& l : rep.per_layer) {
+    std::printf("  layer %-3zu         %.3fs, %zu quantized, %zu dense\n", l.index, l.seconds, l.quantized, l.dense);
+    load += l.load_seconds;
+    stats += l.statistics_seconds;
+    methods += l.methods_seconds;
+    write += l.write_seconds;
+    propagate += l.propagate_seconds;
+  }
+  if (!rep.per_layer.empty())
+    std::printf("  layer phases      load %.2fs, statistics %.2fs, methods %.2fs, writing %.2fs, propagation %.2fs\n", load,
+                stats, methods, write, propagate);
   if (rep.spilled_batches > 0)
     std::printf("  activation cache  %.1f MB, %.1f MB of it (%zu batches) spilled to a temporary file\n",
                 static_cast<double>(rep.activation_cache_bytes) / 1e6, static_cast<double>(rep.spilled_bytes) / 1e6, rep.spilled_batches);

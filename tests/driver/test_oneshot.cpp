@@ -95,6 +95,16 @@ TEST_CASE("oneshot W8A8 (SmoothQuant 0.8 + GPTQ) on stories260K: perplexity with
   for (const auto& n : rep.per_layer[2].notes) (n.method == "smoothquant" ? sq : n.method == "gptq" ? gq : sq) += 1;
   CHECK(sq == 2);
   CHECK(gq == 7);
+  // The layer's phases: disjoint parts of its time, each measured, and the last layer does not
+  // propagate (nothing reads its output).
+  for (const auto& l : rep.per_layer) {
+    const double phases = l.load_seconds + l.statistics_seconds + l.methods_seconds + l.write_seconds + l.propagate_seconds;
+    CHECK(l.statistics_seconds > 0.0);
+    CHECK(l.methods_seconds > 0.0);
+    CHECK(l.write_seconds > 0.0);
+    CHECK(phases <= l.seconds);
+    CHECK((l.propagate_seconds > 0.0) == (l.index + 1 < rep.per_layer.size()));
+  }
   check_read_back(rep, 35);
   const double q = heldout_perplexity(out);
   MESSAGE("held-out perplexity: fp32 " << fp32 << ", W8A8 SQ0.8+GPTQ " << q);

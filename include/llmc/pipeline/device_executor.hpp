@@ -152,6 +152,7 @@ class device_layer_executor {
           ++b;
         },
         false);
+    k_.synchronize();  // the pass's device work is the statistics phase's (oneshot_layer_report)
     // Device statistics come back to the host collectors the methods read.
     if constexpr (!on_host) {
       for (auto& [in, mm] : minmax_) ctx.inputs[in].minmax = channel_minmax::from_values(mm.min(), mm.max(), mm.tokens());
@@ -176,6 +177,7 @@ class device_layer_executor {
     layer_.reset();
     layer_.emplace(device_decoder_layer<K>::upload(k_, w));
     if (cache_) cache_->for_each([&](device_hidden_batch<K>& hb) { forward_.run(*layer_, hb); }, true);
+    k_.synchronize();
   }
 
   void end_layer() {

@@ -101,6 +101,11 @@ struct oneshot_args {
 struct oneshot_layer_report {
   std::size_t index = 0;
   double seconds = 0.0;
+  /// Where the layer's seconds went: reading and converting its weights, the statistics pass
+  /// (forward with hooks, Hessians), the methods (smoothing, GPTQ, RTN), writing, and the
+  /// propagation pass. The device executor synchronizes at the end of its passes, so each
+  /// phase holds its own device work.
+  double load_seconds = 0.0, statistics_seconds = 0.0, methods_seconds = 0.0, write_seconds = 0.0, propagate_seconds = 0.0;
   std::size_t quantized = 0, dense = 0;
   std::vector<method_note> notes;
 };
@@ -722,17 +727,22 @@ oneshot_report run_oneshot(const oneshot_args& args, const pipeline::recipe& r, 
   for (std::size_t i = 0; i < spec.num_layers; ++i) {
     const auto tl = clock::now();
     const std::string prefix = layer_prefix(i);
+    oneshot_layer_report lr;
+    lr.index = i;
     decoder_layer_weights w = load_decoder_layer(dir, spec, i);
     dir.weights().release_all();  // the layer now lives in fp32 copies: drop the mapped pages
     debug_rss(prefix + " loaded");
+    lr.load_seconds = since(tl);
     layer_context ctx;
     // Without calibration nothing propagates: the quantized tensors are all that is written.
     ctx.keep_float_weights = needs_data || args.keep_weights;
     ctx.prefix = prefix;
     if (needs_data) {
+      const auto ts = clock::now();
       for (const char* in : oneshot_inputs) ctx.inputs[in];
       exec.collect(spec, w, need, ctx);
       debug_rss(prefix + " statistics");
+      lr.statistics_seconds = since(ts);
     }
     std::array<llmc::dtype, 7> dtypes{};
     for (std::size_t k = 0; k < 7; ++k) {
@@ -752,7 +762,9 @@ oneshot_report run_oneshot(const oneshot_args& args, const pipeline::recipe& r, 
     ctx.norms.push_back({"input_layernorm", w.input_layernorm, {}, scalar_of(norm_dtype)});
     ctx.norms.push_back({"post_attention_layernorm", w.post_attention_layernorm, {}, scalar_of(norm_dtype)});
 
+    const auto tm = clock::now();
     apply(ctx, i, static_cast<const oneshot_plan&>(plan), exec.gptq_runner());
+    lr.methods_seconds = since(tm);
     for (auto& [name, st] : ctx.inputs) {  // what the writer and the propagation still need: the min/max
       st.hessian = hessian_accumulator{};
       st.samples = matrix<float>();
@@ -760,8 +772,7 @@ oneshot_report run_oneshot(const oneshot_args& args, const pipeline::recipe& r, 
     debug_rss(prefix + " modifiers");
 
     // Write the layer.
-    oneshot_layer_report lr;
-    lr.index = i;
+    const auto tw = clock::now();
     for (std::size_t k = 0; k < 7; ++k) {
       linear_weight& lw = ctx.linears[k];
       const std::string full = prefix + lw.name;
@@ -797,6 +808,7 @@ oneshot_report run_oneshot(const oneshot_args& args, const pipeline::recipe& r, 
     rep.quantized_linears += lr.quantized;
     rep.dense_linears += lr.dense;
     debug_rss(prefix + " written");
+    lr.write_seconds = since(tw);
 
     // The next layer's inputs come from this layer as it was written, computed in place batch by batch.
     if (needs_data && i + 1 < spec.num_layers) {
@@ -805,8 +817,10 @@ oneshot_report run_oneshot(const oneshot_args& args, const pipeline::recipe& r, 
       w.post_attention_layernorm = ctx.norms[1].weight;
       ctx.linears.clear();
       ctx.inputs.clear();
+      const auto tp = clock::now();
       exec.propagate(spec, w);
       debug_rss(prefix + " propagated");
+      lr.propagate_seconds = since(tp);
     }
     lr.notes = std::move(ctx.notes);
     lr.seconds = since(tl);
