@@ -1200,6 +1200,28 @@ device_samples<host_dense_policy> padded_samples(const host_dense_policy& k, con
 
 }  // namespace
 
+TEST_CASE("device_samples: reserve() allocates exactly the rows announced; growth doubles") {
+  const host_dense_policy k;
+  const std::size_t cols = 5;
+  std::vector<float> batch(10 * cols);
+  for (std::size_t i = 0; i < batch.size(); ++i) batch[i] = static_cast<float>(i);
+  const matrix_view<const float> x(batch.data(), 10, cols);
+  device_samples<host_dense_policy> exact(k, cols), grown(k, cols);
+  exact.reserve(30);
+  CHECK(exact.bytes() == 30 * cols * sizeof(float));
+  for (int b = 0; b < 3; ++b) {
+    exact.add(x);
+    grown.add(x);
+  }
+  CHECK(exact.rows() == 30);
+  CHECK(exact.bytes() == 30 * cols * sizeof(float));  // no growth copy
+  CHECK(grown.bytes() == 40 * cols * sizeof(float));  // 10 -> 20 -> 40 rows
+  CHECK(exact.download().storage() == grown.download().storage());
+  exact.reserve(10);  // never shrinks, keeps the rows
+  CHECK(exact.rows() == 30);
+  CHECK(exact.bytes() == 30 * cols * sizeof(float));
+}
+
 TEST_CASE("AWQ device blocks on the host policy: the host blocks' losses and choices on the fixture") {
   const std::string dir = std::string(LLMC_FIXTURES_DIR) + "/models/stories260k";
   const auto model = safetensors_file::open(dir + "/model.safetensors");

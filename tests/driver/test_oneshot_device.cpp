@@ -190,6 +190,21 @@ std::vector<std::vector<method_note>> awq_notes(const oneshot_report& r) {
 struct tight_policy : host_dense_policy {
   static std::uint64_t free_device_bytes() noexcept { return std::uint64_t{1} << 20; }
 };
+/// The host policy with a chosen amount of "free device memory".
+struct budget_policy : host_dense_policy {
+  std::uint64_t free = 0;
+  [[nodiscard]] std::uint64_t free_device_bytes() const noexcept { return free; }
+};
+/// AWQ notes computed on the device blocks / on the host copies.
+std::pair<std::size_t, std::size_t> awq_places(const oneshot_report& r) {
+  std::size_t device = 0, host = 0;
+  for (const auto& layer : awq_notes(r))
+    for (const auto& n : layer) {
+      device += n.message.find("(device") != std::string::npos;
+      host += n.message.find("loss on the") != std::string::npos && n.message.find("(device") == std::string::npos;
+    }
+  return {device, host};
+}
 
 std::string ratio_text(const std::string& m) { return m.substr(0, m.find(',')); }  // "ratio 0.xx duo"
 double relative(double a, double b) { return std::fabs(a - b) / std::max(std::fabs(a), 1e-300); }
@@ -262,16 +277,30 @@ TEST_CASE("device executor on the host: AWQ's grid loss stays on the host copies
   device_oneshot_options o;
   o.device_cache_limit = 1;  // the batches go to "pinned" memory; the free-memory check sees 1 MiB
   const oneshot_report tight = oneshot_on(tight_policy{}, padded_args("awq-tight"), r, o);
-  std::size_t device = 0, host = 0;
-  for (const auto& layer : awq_notes(tight))
-    for (const auto& n : layer) {
-      device += n.message.find("(device") != std::string::npos;
-      host += n.message.find("loss on the") != std::string::npos && n.message.find("(device") == std::string::npos;
-    }
+  const auto [device, host] = awq_places(tight);
   CHECK(device == 0);
   CHECK(host == 15);
-  // The estimate for a stories260k layer is ~8 MiB (its ~1.5k tokens' samples twice, the MLP
+  // The estimate for a stories260k layer is ~4 MiB (its ~1.5k tokens' samples once, the MLP
   // block, 25 % slack). Either place computes the same losses: the written model does not change.
   CHECK(tight.calibration_tokens == roomy.calibration_tokens);
   CHECK(read_file(roomy.output / "model.safetensors") == read_file(tight.output / "model.safetensors"));
+
+  // The boundary: the samples are reserved exactly (one row per calibration token per input), so
+  // they need their size once, not twice as a growing buffer did. stories260k: hidden 64, q_dim 64,
+  // intermediate 172; the four inputs' widths sum to 364, the MLP block holds t x 64 outputs,
+  // a chunk's 2 x 172 + 64 scratch and 3 x 64 x 172 weights; 25 % slack.
+  const std::uint64_t t = roomy.calibration_tokens, chunk = std::min<std::uint64_t>(t, 4096);
+  const std::uint64_t need = (364 * t + 64 * t + chunk * (2 * 172 + 64) + 3 * 64 * 172) * sizeof(float) * 5 / 4;
+  MESSAGE("AWQ device samples for " << t << " tokens: " << need << " bytes with slack (a doubling buffer needed "
+                                    << (2 * 364 * t + 64 * t + chunk * 408 + 33024) * 5 << ")");
+  budget_policy exact;
+  exact.free = need;
+  budget_policy short_by_one;
+  short_by_one.free = need - 1;
+  const auto [on_device, none_on_host] = awq_places(oneshot_on(exact, padded_args("awq-exact"), r, o));
+  CHECK(on_device == 15);
+  CHECK(none_on_host == 0);
+  const auto [none_on_device, on_host] = awq_places(oneshot_on(short_by_one, padded_args("awq-short"), r, o));
+  CHECK(none_on_device == 0);
+  CHECK(on_host == 15);
 }

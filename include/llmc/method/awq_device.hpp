@@ -191,6 +191,13 @@ class device_samples {
     });
   }
 
+  /// Room for `rows` rows in all, allocated now and exactly: a caller that knows how many rows will
+  /// come (the pipeline: the calibration tokens) avoids the growth copies and their transient
+  /// doubling of device memory. Keeps the rows already added.
+  void reserve(std::size_t rows) {
+    detail::policy_guard(k_, "device_samples::reserve", [&] { reserve_exactly(rows); });
+  }
+
   [[nodiscard]] std::size_t rows() const noexcept { return rows_; }
   [[nodiscard]] std::size_t cols() const noexcept { return cols_; }
   /// Bytes held in K's memory (capacity, not only the rows in use).
@@ -209,7 +216,10 @@ class device_samples {
   /// Grows the buffer geometrically (one copy of the rows so far per doubling).
   void reserve_rows(std::size_t rows) {
     if (rows * cols_ <= data_.size()) return;
-    const std::size_t cap = std::max(rows, 2 * (data_.size() / std::max<std::size_t>(1, cols_)));
+    reserve_exactly(std::max(rows, 2 * (data_.size() / std::max<std::size_t>(1, cols_))));
+  }
+  void reserve_exactly(std::size_t cap) {
+    if (cap * cols_ <= data_.size()) return;
     typename K::template vector<float> grown(cap * cols_);
     if (rows_ != 0) thrust::copy(k_.exec(), data_.begin(), data_.begin() + static_cast<std::ptrdiff_t>(rows_ * cols_), grown.begin());
     k_.synchronize();

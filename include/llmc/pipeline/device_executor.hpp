@@ -112,6 +112,7 @@ class device_layer_executor {
       }
       if (awq_device) {  // AWQ's grid loss runs on them (awq_device.hpp)
         auto smp = std::make_unique<device_samples<K>>(k_, ls[li]->in_features);
+        smp->reserve(real_tokens_);  // every calibration token comes once: no growth copies
         s_raw = smp.get();
         samples_[in] = std::move(smp);
       }
@@ -202,15 +203,15 @@ class device_layer_executor {
   }
 
  private:
-  /// Whether the device samples of every input and the largest AWQ block (the gated MLP's fp
-  /// output and scratch, its weights) fit in the free device memory, with room for a doubling of
-  /// the samples' buffers and 25 % slack; else AWQ's grid loss stays on the host copies.
+  /// Whether the device samples of every input (reserved exactly: one row per calibration token)
+  /// and the largest AWQ block (the gated MLP's fp output and scratch, its weights) fit in the
+  /// free device memory with 25 % slack; else AWQ's grid loss stays on the host copies.
   bool awq_samples_fit(const decoder_spec& s) const {
     const std::uint64_t t = real_tokens_, h = s.hidden_size, in = s.intermediate_size;
     const std::uint64_t chunk = std::min<std::uint64_t>(t, awq_device_chunk_tokens);
     const std::uint64_t samples = t * (h + s.q_dim() + h + in);
     const std::uint64_t block = t * h + chunk * (2 * in + h) + 3 * h * in;
-    return (2 * samples + block) * sizeof(float) * 5 / 4 <= k_.free_device_bytes();
+    return (samples + block) * sizeof(float) * 5 / 4 <= k_.free_device_bytes();
   }
 
   /// The statistics fed on the host side: on a host policy everything but the Hessian; on a
