@@ -84,6 +84,27 @@ TEST_CASE("llmc::matrix is matrix_like and copies any layout") {
   }
 }
 
+TEST_CASE("llmc::matrix grows row by row: append_row, reserve_rows, a wrong width refused") {
+  matrix<float> m(0, 4);
+  CHECK(m.empty());
+  m.reserve_rows(3);
+  const float* const before = m.storage().data();
+  for (std::size_t r = 0; r < 3; ++r) {
+    std::vector<float> row(4);
+    for (std::size_t c = 0; c < 4; ++c) row[c] = ref(r, c);
+    m.append_row(row);
+  }
+  CHECK(m.storage().data() == before);  // reserved: no reallocation
+  check_reference(view(m), 3, 4);
+  try {
+    m.append_row(std::vector<float>(5));
+    FAIL("a 5-value row cannot join a 4-column matrix");
+  } catch (const shape_error& e) {
+    CHECK(e.id() == "llmc.tensor.003");
+  }
+  CHECK(m.rows() == 3);
+}
+
 TEST_CASE("mdspan-like views of any layout are matrix_like") {
   std::vector<float> right(12), left(12);
   for (std::size_t r = 0; r < 3; ++r)

@@ -98,6 +98,7 @@ class device_layer_executor {
     layer_.emplace(device_decoder_layer<K>::upload(k_, w));
     const std::array<const linear_weights*, 7> ls{&w.q_proj, &w.k_proj, &w.v_proj, &w.o_proj, &w.gate_proj, &w.up_proj, &w.down_proj};
     const bool awq_device = need.contains(statistic::samples) && opt_.awq_on_device && awq_samples_fit(spec);
+    if (need.contains(statistic::samples)) reserve_samples(w, ctx, real_tokens_);  // the host copies (fed below)
     for (std::size_t li = 0; li < 7; ++li) {
       if (!owns_input_statistics(li)) continue;
       const std::string in = oneshot_inputs[li];

@@ -88,19 +88,28 @@ inline void feed_statistics(input_statistics& st, statistic_set need, matrix_vie
   if (need.contains(statistic::channel_absmean)) st.absmean.add(x, mask);
   if (need.contains(statistic::hessian)) st.hessian.add(x, mask, sequences);
   if (need.contains(statistic::samples)) {
-    std::size_t real = 0;
-    for (std::size_t row = 0; row < x.rows(); ++row) real += mask.empty() || mask[row] ? 1 : 0;
-    matrix<float> grown(st.samples.rows() + real, x.cols());
-    std::copy(st.samples.storage().begin(), st.samples.storage().end(), grown.storage().begin());
-    std::size_t out = st.samples.rows();
+    // Appended in place (amortized; an executor that knows the token count reserves it first):
+    // re-allocating the whole cache per batch made caching quadratic in the batches.
+    if (st.samples.empty() && st.samples.cols() != x.cols()) st.samples = matrix<float>(0, x.cols());
     for (std::size_t row = 0; row < x.rows(); ++row)
-      if (mask.empty() || mask[row]) std::copy_n(x.row(row), x.cols(), &grown(out++, 0));
-    st.samples = std::move(grown);
+      if (mask.empty() || mask[row]) st.samples.append_row(std::span<const float>(x.row(row), x.cols()));
   }
 }
 
 /// Linears 1, 2 (k, v) and 5 (up) read the input of 0 (q) and 4 (gate): one statistic each.
 inline constexpr bool owns_input_statistics(std::size_t k) noexcept { return k == 0 || k == 3 || k == 4 || k == 6; }
+
+/// Sizes each owned input's host sample cache for `tokens` rows before a statistics pass (every
+/// calibration token reaches every input once), so feed_statistics appends without reallocating.
+inline void reserve_samples(const decoder_layer_weights& w, layer_context& ctx, std::uint64_t tokens) {
+  const auto ls = w.linears();
+  for (std::size_t k = 0; k < 7; ++k) {
+    if (!owns_input_statistics(k)) continue;
+    input_statistics& st = ctx.inputs[oneshot_inputs[k]];
+    st.samples = matrix<float>(0, ls[k]->in_features);
+    st.samples.reserve_rows(static_cast<std::size_t>(tokens));
+  }
+}
 
 
 /// A type-erased executor (the contract above).

@@ -567,10 +567,14 @@ class host_layer_executor {
  public:
   host_layer_executor(std::uint64_t limit, std::filesystem::path spill_dir) : cache_(limit, std::move(spill_dir)) {}
 
-  void push(hidden_batch hb) { cache_.push(std::move(hb)); }
+  void push(hidden_batch hb) {
+    for (std::size_t r = 0; r < hb.tokens(); ++r) real_tokens_ += hb.is_token(r) ? 1 : 0;
+    cache_.push(std::move(hb));
+  }
 
   void collect(const decoder_spec& spec, const decoder_layer_weights& w, statistic_set need, layer_context& ctx) {
     const std::string& prefix = ctx.prefix;
+    if (need.contains(statistic::samples)) reserve_samples(w, ctx, real_tokens_);
     forward_hooks hooks;
     hooks.inputs_only = true;  // the scratch copy's output is dropped: down_proj's product is not needed
     hooks.on_linear_input = [&](const linear_input& li) {
@@ -603,6 +607,7 @@ class host_layer_executor {
 
  private:
   activation_cache cache_;
+  std::uint64_t real_tokens_ = 0;  ///< calibration tokens pushed (padding excluded)
 };
 
 /// The apply step of a runtime recipe (apply_runtime_modifiers with the executor's GPTQ).

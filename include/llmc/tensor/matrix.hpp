@@ -57,6 +57,20 @@ class matrix {
   matrix_view<const T> view() const noexcept { return {data_.data(), rows_, cols_}; }
   bool operator==(const matrix& o) const = default;
 
+  /// Capacity for `rows` rows in all (as std::vector::reserve): appending up to there does not
+  /// reallocate. A matrix that grows row by row (cached calibration inputs) should know its size.
+  void reserve_rows(std::size_t rows) { data_.reserve(rows * cols_); }
+  /// Appends one row (amortized O(cols): the storage grows geometrically, never row by row).
+  /// @throws shape_error llmc.tensor.003 when the row's length is not cols().
+  void append_row(std::span<const T> row) {
+    if (row.size() != cols_)
+      LLMC_THROW(shape_error, "llmc.tensor.003",
+                 "matrix::append_row: a row of " + std::to_string(row.size()) + " values for a matrix of " + std::to_string(cols_) +
+                     " columns");
+    data_.insert(data_.end(), row.begin(), row.end());
+    ++rows_;
+  }
+
  private:
   std::size_t rows_ = 0;
   std::size_t cols_ = 0;
