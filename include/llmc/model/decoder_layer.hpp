@@ -52,6 +52,12 @@ struct hidden_batch {
 
   [[nodiscard]] std::size_t tokens() const noexcept { return batch * seq; }
   [[nodiscard]] bool is_token(std::size_t row) const noexcept { return mask.empty() || mask[row] != 0; }
+  /// Rows that are tokens (padding excluded).
+  [[nodiscard]] std::size_t real_tokens() const noexcept {
+    std::size_t n = 0;
+    for (std::size_t r = 0; r < tokens(); ++r) n += is_token(r) ? 1 : 0;
+    return n;
+  }
 };
 
 /// What a Linear's input hook sees.

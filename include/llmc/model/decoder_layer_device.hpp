@@ -30,7 +30,8 @@
 // tf32_linears trades that for TF32 tensor cores (2e-2 bound there).
 // Performance note: the scores make a round trip through memory (written by the first GEMM, read
 // twice and written once by the softmax, read by the second GEMM; a fused attention kernel would
-// avoid it): at S = 2048 that traffic is of the order of the Linears' TF32 time (benchmarks/gpu).
+// avoid it): at S = 2048 the cost model puts that traffic at the order of the Linears' TF32 time
+// (unmeasured: bench_gpu's layer-forward rows time the Linears alone to tell).
 // Errors: shape_error llmc.model.120 / 121 (batch), 125 (a weight's shape).
 #pragma once
 

@@ -90,7 +90,7 @@ class device_layer_executor {
       cache_.emplace(k_, budget);
     }
     host_masks_.push_back(hb.mask);
-    for (std::size_t r = 0; r < hb.tokens(); ++r) real_tokens_ += hb.is_token(r) ? 1 : 0;
+    real_tokens_ += hb.real_tokens();
     cache_->push(hb);
   }
 

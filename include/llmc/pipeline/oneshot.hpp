@@ -568,7 +568,7 @@ class host_layer_executor {
   host_layer_executor(std::uint64_t limit, std::filesystem::path spill_dir) : cache_(limit, std::move(spill_dir)) {}
 
   void push(hidden_batch hb) {
-    for (std::size_t r = 0; r < hb.tokens(); ++r) real_tokens_ += hb.is_token(r) ? 1 : 0;
+    real_tokens_ += hb.real_tokens();
     cache_.push(std::move(hb));
   }
 
